@@ -1,0 +1,150 @@
+// Package store persists gitaccess's state behind one interface with two
+// engines: embedded SQLite (the default) and PostgreSQL (for replicas). Both
+// run the same migrations' intent and pass the same test suite.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound means no row matched.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict means a uniqueness rule was broken (e.g. a token name already
+// used in the organization) or an optimistic version check failed.
+var ErrConflict = errors.New("conflict")
+
+// Role is a member's role in one organization.
+type Role string
+
+const (
+	RoleOwner  Role = "owner"
+	RoleAdmin  Role = "admin"
+	RoleDevOps Role = "devops"
+	RoleMember Role = "member"
+)
+
+// Org is a tenant: everything else belongs to exactly one.
+type Org struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// APIKey authenticates one caller in one organization. Only a hash of the
+// secret part is stored.
+type APIKey struct {
+	ID         string // public identifier, also embedded in the key string
+	OrgID      string
+	Name       string
+	Role       Role
+	Hash       []byte // SHA-256 of the secret part
+	CreatedAt  time.Time
+	CreatedBy  string
+	RevokedAt  *time.Time
+	LastUsedAt *time.Time
+}
+
+// Token is a Git provider token's metadata and its sealed value.
+type Token struct {
+	ID          string
+	OrgID       string
+	Name        string // unique per organization
+	Description string
+	Provider    string
+	WebURL      string
+	APIURL      string
+	Workspace   string
+	CABundle    []byte // PEM, public
+	Uses        []string
+	Kind        string
+	Identity    string
+	Scopes      []string
+	Role        string
+	ExpiresAt   *time.Time
+	Status      string
+	// StatusDetail says why the status is what it is, in words a user reads.
+	StatusDetail string
+	// Report is the last inspection report as JSON.
+	Report          []byte
+	LastValidatedAt *time.Time
+	LastUsedAt      *time.Time
+	Fingerprint     string
+	Last4           string
+	// Sealed is the envelope-encrypted value, bound to ID as associated data.
+	Sealed    []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// Version increments on every update; UpdateToken refuses a stale one.
+	Version int64
+}
+
+// AuditRecord is one append-only audit entry.
+type AuditRecord struct {
+	ID      string
+	OrgID   string
+	At      time.Time
+	Actor   string // API key id and name, e.g. "key_abc (ci-bot)"
+	Action  string // e.g. "token.create", "token.test", "authz.denied"
+	Target  string // e.g. "token/acme-ci"
+	Outcome string // "success", "denied", "failure"
+	Detail  string
+}
+
+// Page asks for one page of a list ordered by a stable key. After is the
+// cursor returned as Next by the previous page (empty for the first).
+type Page struct {
+	After string
+	Limit int
+}
+
+// SealedRow is one sealed value anywhere in the store, for re-wrapping under
+// a new master key. Table and ID together are its associated-data binding.
+type SealedRow struct {
+	Table  string
+	ID     string
+	Sealed []byte
+}
+
+// Store is everything gitaccess persists. Implementations are safe for
+// concurrent use.
+type Store interface {
+	Ping(ctx context.Context) error
+	Close() error
+
+	CreateOrg(ctx context.Context, o Org) error
+	GetOrg(ctx context.Context, id string) (Org, error)
+	GetOrgByName(ctx context.Context, name string) (Org, error)
+	ListOrgs(ctx context.Context) ([]Org, error)
+
+	CreateAPIKey(ctx context.Context, k APIKey) error
+	GetAPIKey(ctx context.Context, id string) (APIKey, error)
+	ListAPIKeys(ctx context.Context, orgID string) ([]APIKey, error)
+	RevokeAPIKey(ctx context.Context, orgID, id string, at time.Time) error
+	TouchAPIKey(ctx context.Context, id string, at time.Time) error
+
+	// CreateToken inserts t; ErrConflict when the name is taken in its org.
+	CreateToken(ctx context.Context, t Token) error
+	// GetToken finds a token by name within an org, including Sealed.
+	GetToken(ctx context.Context, orgID, name string) (Token, error)
+	// ListTokens pages through an org's tokens ordered by name, without
+	// Sealed (it is never needed to list). next is empty on the last page.
+	ListTokens(ctx context.Context, orgID string, p Page) (tokens []Token, next string, err error)
+	// UpdateToken writes every field of t where ID and Version match, and
+	// bumps Version; ErrConflict when the version is stale or the new name is
+	// taken, ErrNotFound when the token is gone.
+	UpdateToken(ctx context.Context, t Token) (Token, error)
+	DeleteToken(ctx context.Context, orgID, id string) error
+
+	// AppendAudit records an entry; records are never changed or removed.
+	AppendAudit(ctx context.Context, r AuditRecord) error
+	// ListAudit pages newest first.
+	ListAudit(ctx context.Context, orgID string, p Page) (records []AuditRecord, next string, err error)
+
+	// SealedRows returns every sealed value in the store.
+	SealedRows(ctx context.Context) ([]SealedRow, error)
+	// ReplaceSealed swaps sealed values in one transaction: all or nothing.
+	ReplaceSealed(ctx context.Context, rows []SealedRow) error
+}
