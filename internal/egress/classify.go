@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
+	"net/http"
 	"net/url"
 	"syscall"
 
@@ -13,14 +14,17 @@ import (
 )
 
 // Classify turns a transport failure (no HTTP answer) into a
-// *forge.UnreachableError naming the host and a short reason. Errors that
+// *forge.UnreachableError naming the host and a short reason the operator
+// can act on. Policy refusals, cancellation by the caller, and errors that
 // are not transport failures are returned unchanged.
 func Classify(host string, err error) error {
 	if err == nil {
 		return nil
 	}
+	orig := err
 	var ue *url.Error
-	if errors.As(err, &ue) {
+	fromClient := errors.As(err, &ue)
+	if fromClient {
 		err = ue.Err
 	}
 	var (
@@ -33,12 +37,17 @@ func Classify(host string, err error) error {
 		verify   *tls.CertificateVerificationError
 		recErr   tls.RecordHeaderError
 		dnsErr   *net.DNSError
+		opErr    *net.OpError
 		netErr   net.Error
 	)
 	reason := ""
 	switch {
+	case errors.Is(err, context.Canceled):
+		// Checked first: a cancelled DNS lookup or dial is the caller's
+		// decision, not an unreachable host.
+		return orig
 	case errors.As(err, &blocked), errors.As(err, &insecure):
-		return err
+		return orig
 	case errors.As(err, &tooLarge):
 		return &forge.UnreachableError{Host: host, Reason: "the answer was larger than gitaccess accepts (" + tooLarge.Error() + ")", Err: err}
 	case errors.As(err, &unknown):
@@ -49,7 +58,7 @@ func Classify(host string, err error) error {
 		reason = "TLS: " + invalid.Error()
 	case errors.As(err, &verify):
 		reason = "TLS: " + verify.Err.Error()
-	case errors.As(err, &recErr):
+	case errors.As(err, &recErr), errors.Is(err, http.ErrSchemeMismatch):
 		reason = "TLS: the server did not answer with TLS (is it plain http?)"
 	case errors.As(err, &dnsErr):
 		reason = "DNS: " + dnsErr.Err
@@ -60,10 +69,10 @@ func Classify(host string, err error) error {
 		reason = "connection refused"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		reason = "timed out"
-	case errors.Is(err, context.Canceled):
-		return err
-	default:
+	case fromClient, errors.As(err, &opErr):
 		reason = err.Error()
+	default:
+		return orig
 	}
 	return &forge.UnreachableError{Host: host, Reason: reason, Err: err}
 }

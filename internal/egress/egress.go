@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"syscall"
@@ -64,62 +65,101 @@ func (e *InsecureURLError) Error() string {
 	return fmt.Sprintf("%s is plain http; use https, or start the server with --allow-insecure-http", e.URL)
 }
 
-// metadataHosts are names of cloud metadata services, refused before DNS.
-var metadataHosts = map[string]bool{
-	"metadata.google.internal": true,
-	"metadata":                 true,
-	"instance-data":            true,
+// isMetadataHost reports names of cloud metadata services, refused before DNS.
+func isMetadataHost(host string) bool {
+	switch strings.ToLower(strings.TrimSuffix(host, ".")) {
+	case "metadata.google.internal", "metadata", "instance-data":
+		return true
+	}
+	return false
 }
 
 // CheckURL refuses URLs this policy will not fetch, before any connection.
+// Errors never repeat a password given in the URL.
 func (p Policy) CheckURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("%q is not a URL: %w", raw, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error quotes the raw URL, password included
+		}
+		return fmt.Errorf("%q is not a URL: %w", redactRawUserinfo(raw), err)
 	}
+	return p.check(u)
+}
+
+func (p Policy) check(u *url.URL) error {
+	shown := redactUserinfo(u)
 	switch u.Scheme {
 	case "https":
 	case "http":
 		if !p.AllowInsecureHTTP {
-			return &InsecureURLError{URL: raw}
+			return &InsecureURLError{URL: shown}
 		}
 	default:
-		return fmt.Errorf("%q: only https URLs are supported", raw)
+		return fmt.Errorf("%q: only https URLs are supported", shown)
 	}
 	host := u.Hostname()
 	if host == "" {
-		return fmt.Errorf("%q has no host", raw)
+		return fmt.Errorf("%q has no host", shown)
 	}
 	if u.User != nil {
-		return fmt.Errorf("%q carries credentials in the URL; give the token separately", redactUserinfo(u))
+		return fmt.Errorf("%q carries credentials in the URL; give the token separately", shown)
 	}
-	if metadataHosts[strings.ToLower(strings.TrimSuffix(host, "."))] {
-		return &BlockedAddressError{Addr: host}
-	}
-	if ip := net.ParseIP(host); ip != nil && blockedIP(ip) {
+	if isMetadataHost(host) || blockedHost(host) {
 		return &BlockedAddressError{Addr: host}
 	}
 	return nil
 }
 
 func redactUserinfo(u *url.URL) string {
+	if u.User == nil {
+		return u.String()
+	}
 	c := *u
 	c.User = url.User("REDACTED")
 	return c.String()
 }
 
-// blockedIP reports link-local (which includes 169.254.169.254) and the
-// well-known metadata addresses outside it.
-func blockedIP(ip net.IP) bool {
-	if ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() {
+// redactRawUserinfo hides userinfo in a string url.Parse rejected, so the
+// error about it cannot carry the password.
+func redactRawUserinfo(raw string) string {
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		if strings.Contains(raw, "@") {
+			return "REDACTED@" + raw[strings.LastIndex(raw, "@")+1:]
+		}
+		return raw
+	}
+	rest := raw[i+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndex(rest[:end], "@")
+	if at < 0 {
+		return raw
+	}
+	return raw[:i+3] + "REDACTED" + rest[at:]
+}
+
+// blockedHost reports whether host is an IP literal gitaccess never
+// connects to; names are checked again on the resolved address at dial time.
+func blockedHost(host string) bool {
+	a, err := netip.ParseAddr(host)
+	return err == nil && blockedAddr(a)
+}
+
+// blockedAddr reports link-local (which includes 169.254.169.254) and the
+// well-known metadata addresses outside it. Zones and IPv4-mapped IPv6 forms
+// are stripped first: fe80::1%eth0 and ::ffff:169.254.169.254 are the same
+// places.
+func blockedAddr(a netip.Addr) bool {
+	a = a.WithZone("").Unmap()
+	if a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsUnspecified() {
 		return true
 	}
-	for _, s := range []string{"fd00:ec2::254", "100.100.100.200"} {
-		if ip.Equal(net.ParseIP(s)) {
-			return true
-		}
-	}
-	return false
+	return a == netip.MustParseAddr("fd00:ec2::254") || a == netip.MustParseAddr("100.100.100.200")
 }
 
 // Client returns an HTTP client under this policy that also trusts the PEM
@@ -151,7 +191,7 @@ func (p Policy) Client(caBundle []byte) (*http.Client, error) {
 			if err != nil {
 				return err
 			}
-			if ip := net.ParseIP(host); ip != nil && blockedIP(ip) {
+			if blockedHost(host) {
 				return &BlockedAddressError{Addr: host}
 			}
 			return nil
@@ -183,7 +223,7 @@ func (p Policy) Client(caBundle []byte) (*http.Client, error) {
 	}
 	return &http.Client{
 		Timeout:   timeout,
-		Transport: &limitTransport{next: tr, limit: limit, ua: p.UserAgent},
+		Transport: &limitTransport{next: tr, limit: limit, ua: p.UserAgent, policy: p},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 5 {
 				return errors.New("stopped after 5 redirects")
@@ -194,12 +234,21 @@ func (p Policy) Client(caBundle []byte) (*http.Client, error) {
 }
 
 type limitTransport struct {
-	next  http.RoundTripper
-	limit int64
-	ua    string
+	next   http.RoundTripper
+	limit  int64
+	ua     string
+	policy Policy
 }
 
 func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	// Every request passes the policy, not only redirects: a caller that
+	// forgot CheckURL must still not send a token over plain http.
+	if err := t.policy.check(req.URL); err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, err
+	}
 	if t.ua != "" && req.Header.Get("User-Agent") == "" {
 		req = req.Clone(req.Context())
 		req.Header.Set("User-Agent", t.ua)

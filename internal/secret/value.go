@@ -1,5 +1,17 @@
 // Package secret keeps secret values out of logs, errors and responses, and
 // seals them for storage with envelope encryption under a rotatable keyring.
+//
+// Each sealed value has its own AES-256-GCM data key; the Keyring's primary
+// master key wraps that data key. Both layers bind the caller's associated
+// data (the row identity), so a ciphertext copied to another row does not
+// open. Rotating the master key re-wraps data keys and leaves value
+// ciphertexts untouched.
+//
+// The keyring file is a tink cleartext JSON keyset: it is the master key
+// itself, unencrypted. What protects it is the file mode (0600, enforced on
+// load), the directory's, or whatever holds GITACCESS_MASTER_KEY when it
+// comes from the environment or a secret manager. Anyone who can read it and
+// the database can open every token. A KMS-wrapped keyset is the upgrade path.
 package secret
 
 import (
@@ -16,49 +28,67 @@ const redacted = "[REDACTED]"
 // Value holds a secret. Every way Go prints or encodes a value (fmt verbs,
 // JSON, slog) yields a redaction marker, so a Value that reaches a log line,
 // an error or a response by mistake leaks nothing. Reveal is the only way out.
+//
+// The secret sits behind a *string because fmt cannot call Format on a Value
+// held in an unexported struct field: it prints such a field by reflection,
+// and a pointer to a string is the one shape it then prints as an address
+// under every verb (a pointer to a slice or struct would be followed).
+// The zero-length func array makes Value incomparable with ==, which would
+// compare pointers; use Equal.
 type Value struct {
-	b []byte
+	_ [0]func()
+	p *string
 }
 
 // New wraps s as a secret Value.
-func New(s string) Value { return Value{b: []byte(s)} }
+func New(s string) Value { return Value{p: &s} }
 
 // NewBytes wraps a copy of b as a secret Value.
-func NewBytes(b []byte) Value { return Value{b: append([]byte(nil), b...)} }
+func NewBytes(b []byte) Value { return New(string(b)) }
+
+func (v Value) str() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+func (v Value) bytes() []byte { return []byte(v.str()) }
 
 // Reveal returns the secret. Call it only where the value leaves for its
 // one legitimate destination (an Authorization header, the sealer, the git
 // credential protocol).
-func (v Value) Reveal() string { return string(v.b) }
+func (v Value) Reveal() string { return v.str() }
 
 // RevealBytes returns a copy of the secret's bytes.
-func (v Value) RevealBytes() []byte { return append([]byte(nil), v.b...) }
+func (v Value) RevealBytes() []byte { return v.bytes() }
 
 // IsZero reports whether no secret is held.
-func (v Value) IsZero() bool { return len(v.b) == 0 }
+func (v Value) IsZero() bool { return v.str() == "" }
 
 // Len is the secret's length in bytes.
-func (v Value) Len() int { return len(v.b) }
+func (v Value) Len() int { return len(v.str()) }
 
 // Equal compares two secrets in constant time.
-func (v Value) Equal(o Value) bool { return subtle.ConstantTimeCompare(v.b, o.b) == 1 }
+func (v Value) Equal(o Value) bool { return subtle.ConstantTimeCompare(v.bytes(), o.bytes()) == 1 }
 
 // Last4 returns the last four characters, which users match against what
 // their provider shows; shorter secrets reveal nothing.
 func (v Value) Last4() string {
-	if len(v.b) < 12 {
+	s := v.str()
+	if len(s) < 12 {
 		return ""
 	}
-	return string(v.b[len(v.b)-4:])
+	return s[len(s)-4:]
 }
 
 // Fingerprint identifies a secret without revealing it: the first 16 hex
 // digits of its SHA-256. Tokens are high-entropy, so this cannot be inverted.
 func (v Value) Fingerprint() string {
-	if len(v.b) == 0 {
+	if v.IsZero() {
 		return ""
 	}
-	sum := sha256.Sum256(v.b)
+	sum := sha256.Sum256(v.bytes())
 	return "sha256:" + hex.EncodeToString(sum[:8])
 }
 
@@ -86,6 +116,6 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("secret: expected a JSON string")
 	}
-	v.b = []byte(s)
+	*v = New(s)
 	return nil
 }
