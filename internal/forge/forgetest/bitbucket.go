@@ -1,0 +1,832 @@
+package forgetest
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Bitbucket is a fake Bitbucket Cloud REST API (https://api.bitbucket.org/2.0)
+// for repository, project and workspace access tokens. Mount it with
+// NewServer(t, nil, ByHost{"api.bitbucket.org": bb}).
+//
+// What it reproduces, and where that was learnt:
+//   - Access tokens authenticate as "Authorization: Bearer" (Atlassian, "Using
+//     access tokens"); an unknown or revoked one gets 401 with
+//     {"type":"error","error":{"message":"Token is invalid, expired, or not
+//     supported for this endpoint."}} (reported in avivsinai/bitbucket-cli#30).
+//   - Every answer to a known token carries X-Credential-Type
+//     (repo_access_token, project_access_token, workspace_access_token),
+//     X-OAuth-Scopes and X-Accepted-OAuth-Scopes (Atlassian KB "How to fetch
+//     the scope of a token via command line"), 403s included.
+//   - A missing scope is a 403 "Your credentials lack one or more required
+//     privilege scopes." with detail {granted, required}.
+//   - /2.0/repositories/* answers carry X-RateLimit-Limit,
+//     X-RateLimit-Resource and X-RateLimit-NearLimit for access tokens, never
+//     a remaining count or reset time; past the limit Bitbucket answers 429
+//     "Rate limit for this resource has been exceeded." (Bitbucket blog
+//     "Introducing scaled rate limits", Atlassian KB "Rate limit
+//     troubleshooting").
+//   - Lists are pages of {pagelen, values, page, size, next}; pagelen above
+//     100 is a 400 "Invalid pagelen" (seen on pullrequests, whose cap is 50).
+//
+// Unverified, and marked where coded: the X-RateLimit-Resource value, the
+// near-limit threshold, and what another workspace's listing shows a token.
+// Unlike Bitbucket, the fake serves nothing anonymously.
+//
+// Response bodies follow shared/contracts/bitbucket/api; a contract test
+// keeps them from drifting.
+type Bitbucket struct {
+	mu       sync.Mutex
+	mux      *http.ServeMux
+	tokens   map[string]*bbToken
+	repos    []*bbRepo // creation order, which listings keep
+	fail     []bbFailure
+	hookSeq  int
+	started  time.Time
+	userUUID string
+}
+
+// BitbucketToken is an access token the fake accepts.
+type BitbucketToken struct {
+	// Kind is "repository", "project" or "workspace".
+	Kind      string
+	Workspace string
+	// Repository is the repository slug of a "repository" token; the
+	// repository is added when missing.
+	Repository string
+	// Project is the project key of a "project" token.
+	Project string
+	// Scopes are Bitbucket's scope names ("repository", "webhook",
+	// "pullrequest:write"...), printed in X-OAuth-Scopes as given.
+	Scopes []string
+	// RateLimit is X-RateLimit-Limit; past it the token gets 429. Zero
+	// means Bitbucket's base 1000 an hour.
+	RateLimit int
+}
+
+// BitbucketRepo is a repository in the fake.
+type BitbucketRepo struct {
+	Workspace string
+	Slug      string
+	// Name defaults to Slug.
+	Name string
+	// Project is the project key (default "PROJ"); ProjectName defaults to
+	// the key.
+	Project     string
+	ProjectName string
+	// MainBranch defaults to "main"; Branches default to MainBranch alone.
+	MainBranch string
+	Branches   []string
+	Private    bool
+}
+
+type bbToken struct {
+	BitbucketToken
+	revoked  bool
+	requests int
+}
+
+type bbRepo struct {
+	BitbucketRepo
+	hooks []*bbHook
+}
+
+type bbHook struct {
+	uuid        string
+	description string
+	url         string
+	active      bool
+	events      []string
+	secretSet   bool
+	created     time.Time
+}
+
+type bbFailure struct {
+	status int
+	header http.Header
+}
+
+type bbTokenKey struct{}
+
+// NewBitbucket returns an empty fake.
+func NewBitbucket() *Bitbucket {
+	b := &Bitbucket{
+		tokens:   map[string]*bbToken{},
+		started:  time.Now().UTC(),
+		userUUID: "{7d3a178a-a087-4756-b2da-2f9eadf50ba8}",
+	}
+	m := http.NewServeMux()
+	m.HandleFunc("GET /2.0/repositories/{workspace}", b.listRepos)
+	m.HandleFunc("GET /2.0/repositories/{workspace}/{slug}", b.getRepo)
+	m.HandleFunc("GET /2.0/repositories/{workspace}/{slug}/refs/branches", b.listBranches)
+	m.HandleFunc("GET /2.0/repositories/{workspace}/{slug}/refs/branches/{name...}", b.getBranch)
+	m.HandleFunc("GET /2.0/repositories/{workspace}/{slug}/hooks", b.listHooks)
+	m.HandleFunc("POST /2.0/repositories/{workspace}/{slug}/hooks", b.createHook)
+	m.HandleFunc("GET /2.0/repositories/{workspace}/{slug}/hooks/{uid}", b.getHook)
+	m.HandleFunc("DELETE /2.0/repositories/{workspace}/{slug}/hooks/{uid}", b.deleteHook)
+	b.mux = m
+	return b
+}
+
+// AddRepo adds a repository.
+func (b *Bitbucket) AddRepo(r BitbucketRepo) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.addRepoLocked(r)
+}
+
+func (b *Bitbucket) addRepoLocked(r BitbucketRepo) {
+	if r.Name == "" {
+		r.Name = r.Slug
+	}
+	if r.Project == "" {
+		r.Project = "PROJ"
+	}
+	if r.ProjectName == "" {
+		r.ProjectName = r.Project
+	}
+	if r.MainBranch == "" {
+		r.MainBranch = "main"
+	}
+	if len(r.Branches) == 0 {
+		r.Branches = []string{r.MainBranch}
+	}
+	r.Branches = slices.Clone(r.Branches)
+	b.repos = append(b.repos, &bbRepo{BitbucketRepo: r})
+}
+
+// AddToken makes value a valid access token.
+func (b *Bitbucket) AddToken(value string, tok BitbucketToken) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	tok.Scopes = slices.Clone(tok.Scopes)
+	if tok.Kind == "repository" && b.repoLocked(tok.Workspace, tok.Repository) == nil {
+		b.addRepoLocked(BitbucketRepo{Workspace: tok.Workspace, Slug: tok.Repository})
+	}
+	b.tokens[value] = &bbToken{BitbucketToken: tok}
+}
+
+// Revoke makes value fail authentication from now on.
+func (b *Bitbucket) Revoke(value string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if t, ok := b.tokens[value]; ok {
+		t.revoked = true
+	}
+}
+
+// FailNext makes the next request, whatever its token, answer status with
+// headers and a Bitbucket error body.
+func (b *Bitbucket) FailNext(status int, headers http.Header) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.fail = append(b.fail, bbFailure{status: status, header: headers.Clone()})
+}
+
+// Requests is how many requests arrived bearing value, failed ones included.
+func (b *Bitbucket) Requests(value string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if t, ok := b.tokens[value]; ok {
+		return t.requests
+	}
+	return 0
+}
+
+// HookURLs lists the URLs of the hooks on a repository, oldest first.
+func (b *Bitbucket) HookURLs(workspace, slug string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.repoLocked(workspace, slug)
+	if r == nil {
+		return nil
+	}
+	var out []string
+	for _, h := range r.hooks {
+		out = append(out, h.url)
+	}
+	return out
+}
+
+func (b *Bitbucket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+
+	value, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	tok := b.tokens[value]
+	if tok != nil {
+		tok.requests++
+	}
+	if len(b.fail) > 0 {
+		f := b.fail[0]
+		b.fail = b.fail[1:]
+		for k, vs := range f.header {
+			w.Header()[k] = vs
+		}
+		msg := http.StatusText(f.status)
+		if f.status == http.StatusTooManyRequests {
+			msg = "Rate limit for this resource has been exceeded."
+		}
+		bbError(w, f.status, msg, nil)
+		return
+	}
+	if tok == nil || tok.revoked || value == "" {
+		bbError(w, http.StatusUnauthorized, "Token is invalid, expired, or not supported for this endpoint.", nil)
+		return
+	}
+	w.Header().Set("X-Credential-Type", bbCredentialType(tok.Kind))
+	w.Header().Set("X-OAuth-Scopes", strings.Join(tok.Scopes, ", "))
+	if strings.HasPrefix(r.URL.Path, "/2.0/repositories/") {
+		limit := tok.RateLimit
+		if limit <= 0 {
+			limit = 1000
+		}
+		w.Header().Set("X-RateLimit-Limit", strconv.Itoa(limit))
+		// "api" is the blog's name for the resource group; unverified.
+		w.Header().Set("X-RateLimit-Resource", "api")
+		if tok.requests > limit {
+			bbError(w, http.StatusTooManyRequests, "Rate limit for this resource has been exceeded.", nil)
+			return
+		}
+		// NearLimit flips once less than a fifth of the budget is left
+		// (threshold unverified).
+		w.Header().Set("X-RateLimit-NearLimit", strconv.FormatBool(tok.requests*5 >= limit*4))
+	}
+	b.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bbTokenKey{}, tok)))
+}
+
+func bbCredentialType(kind string) string {
+	switch kind {
+	case "repository":
+		return "repo_access_token"
+	case "project":
+		return "project_access_token"
+	case "workspace":
+		return "workspace_access_token"
+	}
+	return kind
+}
+
+// bbImpliedScopes follows Bitbucket's scope documentation: repository:write
+// implies repository; pullrequest implies repository; pullrequest:write
+// implies pullrequest and repository:write. repository:admin and webhook
+// imply nothing.
+func bbImpliedScopes(granted []string) map[string]bool {
+	have := map[string]bool{}
+	var add func(s string)
+	add = func(s string) {
+		if have[s] {
+			return
+		}
+		have[s] = true
+		switch s {
+		case "repository:write":
+			add("repository")
+		case "pullrequest":
+			add("repository")
+		case "pullrequest:write":
+			add("pullrequest")
+			add("repository:write")
+		}
+	}
+	for _, s := range granted {
+		add(s)
+	}
+	return have
+}
+
+// allow checks scope and visibility for a repository request and answers
+// the refusal itself; it returns nil when refused.
+func (b *Bitbucket) allow(w http.ResponseWriter, r *http.Request, scope string) (*bbToken, *bbRepo) {
+	tok := r.Context().Value(bbTokenKey{}).(*bbToken)
+	w.Header().Set("X-Accepted-OAuth-Scopes", scope)
+	if !bbImpliedScopes(tok.Scopes)[scope] {
+		bbError(w, http.StatusForbidden, "Your credentials lack one or more required privilege scopes.",
+			map[string]any{"granted": tok.Scopes, "required": []string{scope}})
+		return nil, nil
+	}
+	slug := r.PathValue("slug")
+	if slug == "" {
+		return tok, nil
+	}
+	repo := b.repoLocked(r.PathValue("workspace"), slug)
+	if repo == nil || !tok.sees(repo) {
+		bbError(w, http.StatusNotFound, "Repository "+r.PathValue("workspace")+"/"+slug+" not found", nil)
+		return nil, nil
+	}
+	return tok, repo
+}
+
+func (t *bbToken) sees(r *bbRepo) bool {
+	if !strings.EqualFold(t.Workspace, r.Workspace) {
+		return false
+	}
+	switch t.Kind {
+	case "workspace":
+		return true
+	case "project":
+		return t.Project == r.Project
+	case "repository":
+		return t.Repository == r.Slug
+	}
+	return false
+}
+
+func (b *Bitbucket) repoLocked(workspace, slug string) *bbRepo {
+	for _, r := range b.repos {
+		if strings.EqualFold(r.Workspace, workspace) && strings.EqualFold(r.Slug, slug) {
+			return r
+		}
+	}
+	return nil
+}
+
+func (b *Bitbucket) listRepos(w http.ResponseWriter, r *http.Request) {
+	tok, _ := b.allow(w, r, "repository")
+	if tok == nil {
+		return
+	}
+	// Unverified: what Bitbucket answers an access token asking about
+	// another workspace; the fake shows it nothing.
+	var vals []any
+	for _, repo := range b.repos {
+		if strings.EqualFold(repo.Workspace, r.PathValue("workspace")) && tok.sees(repo) {
+			vals = append(vals, b.repoJSON(repo))
+		}
+	}
+	bbWritePage(w, r, vals)
+}
+
+func (b *Bitbucket) getRepo(w http.ResponseWriter, r *http.Request) {
+	if _, repo := b.allow(w, r, "repository"); repo != nil {
+		bbWriteJSON(w, http.StatusOK, b.repoJSON(repo))
+	}
+}
+
+func (b *Bitbucket) listBranches(w http.ResponseWriter, r *http.Request) {
+	_, repo := b.allow(w, r, "repository")
+	if repo == nil {
+		return
+	}
+	var vals []any
+	for _, name := range repo.Branches {
+		vals = append(vals, b.branchJSON(repo, name))
+	}
+	bbWritePage(w, r, vals)
+}
+
+func (b *Bitbucket) getBranch(w http.ResponseWriter, r *http.Request) {
+	_, repo := b.allow(w, r, "repository")
+	if repo == nil {
+		return
+	}
+	name := r.PathValue("name")
+	if !slices.Contains(repo.Branches, name) {
+		bbError(w, http.StatusNotFound, "Branch not found", nil)
+		return
+	}
+	bbWriteJSON(w, http.StatusOK, b.branchJSON(repo, name))
+}
+
+func (b *Bitbucket) listHooks(w http.ResponseWriter, r *http.Request) {
+	_, repo := b.allow(w, r, "webhook")
+	if repo == nil {
+		return
+	}
+	var vals []any
+	for _, h := range repo.hooks {
+		vals = append(vals, b.hookJSON(repo, h))
+	}
+	bbWritePage(w, r, vals)
+}
+
+func (b *Bitbucket) createHook(w http.ResponseWriter, r *http.Request) {
+	_, repo := b.allow(w, r, "webhook")
+	if repo == nil {
+		return
+	}
+	var in struct {
+		Description string   `json:"description"`
+		URL         string   `json:"url"`
+		Active      *bool    `json:"active"`
+		Events      []string `json:"events"`
+		Secret      string   `json:"secret"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		bbError(w, http.StatusBadRequest, "Bad request: "+err.Error(), nil)
+		return
+	}
+	if u, err := url.Parse(in.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		bbError(w, http.StatusBadRequest, "Invalid URL", nil)
+		return
+	}
+	if len(in.Events) == 0 {
+		bbError(w, http.StatusBadRequest, "At least one event is required", nil)
+		return
+	}
+	b.hookSeq++
+	h := &bbHook{
+		uuid:        fmt.Sprintf("{%08x-0000-4000-8000-%012x}", b.hookSeq, b.hookSeq),
+		description: in.Description,
+		url:         in.URL,
+		active:      in.Active == nil || *in.Active,
+		events:      slices.Clone(in.Events),
+		secretSet:   in.Secret != "",
+		created:     b.started.Add(time.Duration(b.hookSeq) * time.Second),
+	}
+	repo.hooks = append(repo.hooks, h)
+	bbWriteJSON(w, http.StatusCreated, b.hookJSON(repo, h))
+}
+
+func (b *Bitbucket) getHook(w http.ResponseWriter, r *http.Request) {
+	_, repo := b.allow(w, r, "webhook")
+	if repo == nil {
+		return
+	}
+	for _, h := range repo.hooks {
+		if h.uuid == r.PathValue("uid") {
+			bbWriteJSON(w, http.StatusOK, b.hookJSON(repo, h))
+			return
+		}
+	}
+	bbError(w, http.StatusNotFound, "Webhook not found", nil)
+}
+
+func (b *Bitbucket) deleteHook(w http.ResponseWriter, r *http.Request) {
+	_, repo := b.allow(w, r, "webhook")
+	if repo == nil {
+		return
+	}
+	for i, h := range repo.hooks {
+		if h.uuid == r.PathValue("uid") {
+			repo.hooks = slices.Delete(repo.hooks, i, i+1)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+	bbError(w, http.StatusNotFound, "Webhook not found", nil)
+}
+
+// bbWritePage answers one page of vals, honouring pagelen (default 10, at
+// most 100) and page, with an absolute next link while more remain.
+func bbWritePage(w http.ResponseWriter, r *http.Request, vals []any) {
+	q := r.URL.Query()
+	pagelen, page := 10, 1
+	if s := q.Get("pagelen"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100 {
+			bbError(w, http.StatusBadRequest, "Invalid pagelen", nil)
+			return
+		}
+		pagelen = n
+	}
+	if s := q.Get("page"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			bbError(w, http.StatusBadRequest, "Invalid page", nil)
+			return
+		}
+		page = n
+	}
+	start := min((page-1)*pagelen, len(vals))
+	end := min(start+pagelen, len(vals))
+	out := map[string]any{
+		"pagelen": pagelen,
+		"values":  append([]any{}, vals[start:end]...),
+		"page":    page,
+		"size":    len(vals),
+	}
+	if end < len(vals) {
+		q.Set("page", strconv.Itoa(page+1))
+		q.Set("pagelen", strconv.Itoa(pagelen))
+		out["next"] = "https://" + r.Host + r.URL.Path + "?" + q.Encode()
+	}
+	bbWriteJSON(w, http.StatusOK, out)
+}
+
+func bbWriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// bbError writes Bitbucket's error envelope.
+func bbError(w http.ResponseWriter, status int, msg string, detail any) {
+	e := map[string]any{"message": msg}
+	if detail != nil {
+		e["detail"] = detail
+	}
+	bbWriteJSON(w, status, map[string]any{"type": "error", "error": e})
+}
+
+type bbHref struct {
+	Href string `json:"href"`
+}
+
+func bbLink(s string) bbHref { return bbHref{Href: s} }
+
+type bbLinks3 struct {
+	Self   bbHref `json:"self"`
+	HTML   bbHref `json:"html"`
+	Avatar bbHref `json:"avatar"`
+}
+
+type bbCloneLink struct {
+	Name string `json:"name"`
+	Href string `json:"href"`
+}
+
+type bbRepoLinks struct {
+	Self         bbHref        `json:"self"`
+	HTML         bbHref        `json:"html"`
+	Avatar       bbHref        `json:"avatar"`
+	Pullrequests bbHref        `json:"pullrequests"`
+	Commits      bbHref        `json:"commits"`
+	Forks        bbHref        `json:"forks"`
+	Watchers     bbHref        `json:"watchers"`
+	Branches     bbHref        `json:"branches"`
+	Tags         bbHref        `json:"tags"`
+	Downloads    bbHref        `json:"downloads"`
+	Source       bbHref        `json:"source"`
+	Clone        []bbCloneLink `json:"clone"`
+	Hooks        bbHref        `json:"hooks"`
+}
+
+type bbOwner struct {
+	DisplayName string `json:"display_name"`
+	Links       struct {
+		Self   bbHref `json:"self"`
+		Avatar bbHref `json:"avatar"`
+		HTML   bbHref `json:"html"`
+	} `json:"links"`
+	Type      string `json:"type"`
+	UUID      string `json:"uuid"`
+	AccountID string `json:"account_id"`
+	Nickname  string `json:"nickname"`
+}
+
+type bbWorkspace struct {
+	Type  string `json:"type"`
+	UUID  string `json:"uuid"`
+	Name  string `json:"name"`
+	Slug  string `json:"slug"`
+	Links struct {
+		Avatar bbHref `json:"avatar"`
+		HTML   bbHref `json:"html"`
+		Self   bbHref `json:"self"`
+	} `json:"links"`
+}
+
+type bbProject struct {
+	Type  string   `json:"type"`
+	Key   string   `json:"key"`
+	UUID  string   `json:"uuid"`
+	Name  string   `json:"name"`
+	Links bbLinks3 `json:"links"`
+}
+
+type bbMainBranch struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+type bbOverride struct {
+	DefaultMergeStrategy bool `json:"default_merge_strategy"`
+	BranchingModel       bool `json:"branching_model"`
+}
+
+// bbRepoJSON is a repository as api/repository.get.2.json shows it (the
+// post-GDPR shape: owner has nickname, no username).
+type bbRepoJSON struct {
+	Type                  string       `json:"type"`
+	FullName              string       `json:"full_name"`
+	Links                 bbRepoLinks  `json:"links"`
+	Name                  string       `json:"name"`
+	Slug                  string       `json:"slug"`
+	Description           string       `json:"description"`
+	SCM                   string       `json:"scm"`
+	Website               *string      `json:"website"`
+	Owner                 bbOwner      `json:"owner"`
+	Workspace             bbWorkspace  `json:"workspace"`
+	IsPrivate             bool         `json:"is_private"`
+	Project               bbProject    `json:"project"`
+	ForkPolicy            string       `json:"fork_policy"`
+	CreatedOn             string       `json:"created_on"`
+	UpdatedOn             string       `json:"updated_on"`
+	Size                  int          `json:"size"`
+	Language              string       `json:"language"`
+	UUID                  string       `json:"uuid"`
+	MainBranch            bbMainBranch `json:"mainbranch"`
+	OverrideSettings      bbOverride   `json:"override_settings"`
+	Parent                *struct{}    `json:"parent"`
+	EnforcedSignedCommits *bool        `json:"enforced_signed_commits"`
+	HasIssues             bool         `json:"has_issues"`
+	HasWiki               bool         `json:"has_wiki"`
+}
+
+type bbRepoRef struct {
+	Links    bbLinks3 `json:"links"`
+	Type     string   `json:"type"`
+	Name     string   `json:"name"`
+	FullName string   `json:"full_name"`
+	UUID     string   `json:"uuid"`
+}
+
+type bbCommitLinks struct {
+	Self     bbHref `json:"self"`
+	Comments bbHref `json:"comments"`
+	Patch    bbHref `json:"patch"`
+	HTML     bbHref `json:"html"`
+	Diff     bbHref `json:"diff"`
+	Approve  bbHref `json:"approve"`
+	Statuses bbHref `json:"statuses"`
+}
+
+type bbParent struct {
+	Hash  string `json:"hash"`
+	Type  string `json:"type"`
+	Links struct {
+		Self bbHref `json:"self"`
+		HTML bbHref `json:"html"`
+	} `json:"links"`
+}
+
+type bbCommit struct {
+	Hash       string        `json:"hash"`
+	Repository bbRepoRef     `json:"repository"`
+	Links      bbCommitLinks `json:"links"`
+	Author     struct {
+		Raw  string `json:"raw"`
+		Type string `json:"type"`
+	} `json:"author"`
+	Parents []bbParent `json:"parents"`
+	Date    string     `json:"date"`
+	Message string     `json:"message"`
+	Type    string     `json:"type"`
+}
+
+// bbBranchJSON is a branch as api/refs_branches.get.json shows it.
+type bbBranchJSON struct {
+	Name  string `json:"name"`
+	Links struct {
+		Commits bbHref `json:"commits"`
+		Self    bbHref `json:"self"`
+		HTML    bbHref `json:"html"`
+	} `json:"links"`
+	DefaultMergeStrategy string   `json:"default_merge_strategy"`
+	MergeStrategies      []string `json:"merge_strategies"`
+	Type                 string   `json:"type"`
+	Target               bbCommit `json:"target"`
+}
+
+// bbHookJSON is a webhook_subscription as api/hooks.get.json shows it.
+type bbHookJSON struct {
+	Type                 string   `json:"type"`
+	UUID                 string   `json:"uuid"`
+	Description          string   `json:"description"`
+	URL                  string   `json:"url"`
+	Active               bool     `json:"active"`
+	SkipCertVerification bool     `json:"skip_cert_verification"`
+	Events               []string `json:"events"`
+	CreatedAt            string   `json:"created_at"`
+	Subject              struct {
+		Type     string   `json:"type"`
+		FullName string   `json:"full_name"`
+		Links    bbLinks3 `json:"links"`
+		Name     string   `json:"name"`
+		UUID     string   `json:"uuid"`
+	} `json:"subject"`
+	Links struct {
+		Self bbHref `json:"self"`
+	} `json:"links"`
+	Source         *string `json:"source"`
+	ReadOnly       bool    `json:"read_only"`
+	HistoryEnabled bool    `json:"history_enabled"`
+	SecretSet      bool    `json:"secret_set"`
+}
+
+const (
+	bbAPI = "https://api.bitbucket.org/2.0"
+	bbWeb = "https://bitbucket.org"
+)
+
+// bbUUID is a stable Bitbucket-style {uuid} for a name.
+func bbUUID(name string) string {
+	h := bbHash(name)
+	return "{" + h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-8" + h[17:20] + "-" + h[20:32] + "}"
+}
+
+// bbHash is a stable 40-hex commit id for a name.
+func bbHash(name string) string {
+	sum := sha1.Sum([]byte(name))
+	return hex.EncodeToString(sum[:])
+}
+
+func bbRepoLinks3(full string) bbLinks3 {
+	return bbLinks3{
+		Self:   bbLink(bbAPI + "/repositories/" + full),
+		HTML:   bbLink(bbWeb + "/" + full),
+		Avatar: bbLink(bbWeb + "/" + full + "/avatar/32"),
+	}
+}
+
+func (b *Bitbucket) repoJSON(r *bbRepo) bbRepoJSON {
+	full := r.Workspace + "/" + r.Slug
+	api := bbAPI + "/repositories/" + full
+	ts := b.started.Format("2006-01-02T15:04:05.000000-07:00")
+	out := bbRepoJSON{
+		Type:     "repository",
+		FullName: full,
+		Links: bbRepoLinks{
+			Self: bbLink(api), HTML: bbLink(bbWeb + "/" + full), Avatar: bbLink(bbWeb + "/" + full + "/avatar/32"),
+			Pullrequests: bbLink(api + "/pullrequests"), Commits: bbLink(api + "/commits"), Forks: bbLink(api + "/forks"),
+			Watchers: bbLink(api + "/watchers"), Branches: bbLink(api + "/refs/branches"), Tags: bbLink(api + "/refs/tags"),
+			Downloads: bbLink(api + "/downloads"), Source: bbLink(api + "/src"), Hooks: bbLink(api + "/hooks"),
+			Clone: []bbCloneLink{{"https", bbWeb + "/" + full + ".git"}, {"ssh", "git@bitbucket.org:" + full + ".git"}},
+		},
+		Name:       r.Name,
+		Slug:       r.Slug,
+		SCM:        "git",
+		IsPrivate:  r.Private,
+		ForkPolicy: "allow_forks",
+		CreatedOn:  ts,
+		UpdatedOn:  ts,
+		Size:       1024,
+		UUID:       bbUUID("repo:" + full),
+		MainBranch: bbMainBranch{Name: r.MainBranch, Type: "branch"},
+	}
+	o := &out.Owner
+	o.DisplayName, o.Type, o.UUID = r.Workspace, "user", b.userUUID
+	o.AccountID, o.Nickname = "557058:00000000-0000-0000-0000-000000000000", r.Workspace
+	o.Links.Self = bbLink(bbAPI + "/users/" + url.PathEscape(b.userUUID))
+	o.Links.Avatar = bbLink(bbWeb + "/account/" + r.Workspace + "/avatar/")
+	o.Links.HTML = bbLink(bbWeb + "/" + url.PathEscape(b.userUUID) + "/")
+	ws := &out.Workspace
+	ws.Type, ws.UUID, ws.Name, ws.Slug = "workspace", bbUUID("ws:"+r.Workspace), r.Workspace, r.Workspace
+	ws.Links.Avatar = bbLink(bbWeb + "/workspaces/" + r.Workspace + "/avatar/")
+	ws.Links.HTML = bbLink(bbWeb + "/" + r.Workspace + "/")
+	ws.Links.Self = bbLink(bbAPI + "/workspaces/" + r.Workspace)
+	p := &out.Project
+	p.Type, p.Key, p.UUID, p.Name = "project", r.Project, bbUUID("project:"+r.Workspace+"/"+r.Project), r.ProjectName
+	projWeb := bbWeb + "/" + r.Workspace + "/workspace/projects/" + r.Project
+	p.Links = bbLinks3{Self: bbLink(bbAPI + "/workspaces/" + r.Workspace + "/projects/" + r.Project), HTML: bbLink(projWeb), Avatar: bbLink(projWeb + "/avatar/32")}
+	return out
+}
+
+func (b *Bitbucket) branchJSON(r *bbRepo, name string) bbBranchJSON {
+	full := r.Workspace + "/" + r.Slug
+	api := bbAPI + "/repositories/" + full
+	hash := bbHash(full + "@" + name)
+	parent := bbHash(full + "@" + name + "^")
+	out := bbBranchJSON{
+		Name:                 name,
+		DefaultMergeStrategy: "merge_commit",
+		MergeStrategies:      []string{"merge_commit", "squash", "fast_forward"},
+		Type:                 "branch",
+	}
+	out.Links.Commits = bbLink(api + "/commits/" + name)
+	out.Links.Self = bbLink(api + "/refs/branches/" + name)
+	out.Links.HTML = bbLink(bbWeb + "/" + full + "/branch/" + name)
+	t := &out.Target
+	t.Hash, t.Type = hash, "commit"
+	t.Repository = bbRepoRef{Links: bbRepoLinks3(full), Type: "repository", Name: r.Name, FullName: full, UUID: bbUUID("repo:" + full)}
+	c := api + "/commit/" + hash
+	t.Links = bbCommitLinks{Self: bbLink(c), Comments: bbLink(c + "/comments"), Patch: bbLink(api + "/patch/" + hash),
+		HTML: bbLink(bbWeb + "/" + full + "/commits/" + hash), Diff: bbLink(api + "/diff/" + hash),
+		Approve: bbLink(c + "/approve"), Statuses: bbLink(c + "/statuses")}
+	t.Author.Raw, t.Author.Type = "Fake Author <author@example.com>", "author"
+	par := bbParent{Hash: parent, Type: "commit"}
+	par.Links.Self, par.Links.HTML = bbLink(api+"/commit/"+parent), bbLink(bbWeb+"/"+full+"/commits/"+parent)
+	t.Parents = []bbParent{par}
+	t.Date = b.started.Format(time.RFC3339)
+	t.Message = "Commit on " + name
+	return out
+}
+
+func (b *Bitbucket) hookJSON(r *bbRepo, h *bbHook) bbHookJSON {
+	full := r.Workspace + "/" + r.Slug
+	out := bbHookJSON{
+		Type:        "webhook_subscription",
+		UUID:        h.uuid,
+		Description: h.description,
+		URL:         h.url,
+		Active:      h.active,
+		Events:      slices.Clone(h.events),
+		CreatedAt:   h.created.Format(time.RFC3339Nano),
+		SecretSet:   h.secretSet,
+	}
+	s := &out.Subject
+	s.Type, s.FullName, s.Name, s.UUID, s.Links = "repository", full, r.Name, bbUUID("repo:"+full), bbRepoLinks3(full)
+	out.Links.Self = bbLink(bbAPI + "/repositories/" + full + "/hooks/" + url.PathEscape(h.uuid))
+	return out
+}
