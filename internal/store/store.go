@@ -5,7 +5,11 @@ package store
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -100,12 +104,61 @@ type Page struct {
 	Limit int
 }
 
+// Page sizes: one request can never pull a whole table, however many rows
+// an organization has.
+const (
+	DefaultPageLimit = 100
+	MaxPageLimit     = 1000
+)
+
+// Size is how many items p asks for: Limit within (0, MaxPageLimit], or
+// DefaultPageLimit when Limit is unset or negative.
+func (p Page) Size() int {
+	switch {
+	case p.Limit <= 0:
+		return DefaultPageLimit
+	case p.Limit > MaxPageLimit:
+		return MaxPageLimit
+	}
+	return p.Limit
+}
+
+// ErrInvalidCursor means a Page.After was not a cursor the store handed out
+// (cursors reach the API from users, so this is bad input, not a fault).
+var ErrInvalidCursor = errors.New("invalid page cursor")
+
+// AuditCursor is the opaque cursor after the audit record at/id. Both parts
+// are needed: several records can share a timestamp, and the id orders them.
+// Both engines use this one encoding.
+func AuditCursor(at time.Time, id string) string {
+	raw := strconv.FormatInt(at.UnixMicro(), 10) + ":" + id
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+// ParseAuditCursor reverses AuditCursor; the error wraps ErrInvalidCursor.
+func ParseAuditCursor(c string) (at time.Time, id string, err error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, "", fmt.Errorf("audit cursor: %w", ErrInvalidCursor)
+	}
+	micros, id, ok := strings.Cut(string(raw), ":")
+	n, perr := strconv.ParseInt(micros, 10, 64)
+	if !ok || perr != nil || id == "" {
+		return time.Time{}, "", fmt.Errorf("audit cursor: %w", ErrInvalidCursor)
+	}
+	return time.UnixMicro(n).UTC(), id, nil
+}
+
 // SealedRow is one sealed value anywhere in the store, for re-wrapping under
 // a new master key. Table and ID together are its associated-data binding.
 type SealedRow struct {
 	Table  string
 	ID     string
 	Sealed []byte
+	// Version is the row's version when SealedRows read it. ReplaceSealed
+	// refuses a row changed since (ErrConflict), so a value updated during
+	// a re-wrap is not overwritten with the re-wrapped old one.
+	Version int64
 }
 
 // Store is everything gitaccess persists. Implementations are safe for
