@@ -1,0 +1,907 @@
+package forgetest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// GitLab is a fake GitLab REST API (v4) for one instance. Its answers are
+// shaped like the examples in shared/contracts/gitlab/api (a contract test
+// keeps them so) and its authentication follows GitLab's own code
+// (lib/api/api_guard.rb, lib/gitlab/auth/auth_finders.rb): the same status
+// codes and bodies for unknown, expired and revoked tokens and for a scope
+// an endpoint does not accept.
+//
+// Mount it with NewServer(t, nil, ByHost{"gitlab.com": gl, "gitlab.test": gl}).
+type GitLab struct {
+	mu           sync.Mutex
+	root         string // relative URL root, "" or e.g. "/gitlab"
+	nextID       int
+	tokens       map[string]*glToken
+	users        map[string]*glUser
+	groups       map[string]*glGroup
+	projects     map[string]*glProject
+	projectsByID map[int]*glProject
+	failures     []glFailure
+	requests     map[string]int
+	rateLimit    *glRateLimit
+}
+
+// GitLabToken describes a token the fake accepts.
+type GitLabToken struct {
+	// Username the token acts as. For a group or project token, empty means
+	// the bot name GitLab generates: group_<id>_bot_<32 hex> or
+	// project_<id>_bot_<32 hex> (ResourceAccessTokens::CreateService).
+	Username string
+	// Name is the user's display name; it defaults to Username.
+	Name string
+	// TokenName is the token's own name; it defaults to "gitaccess".
+	TokenName string
+	// Kind is "personal" (the default), "group" or "project".
+	Kind string
+	// Scopes as GitLab names them: api, read_api, read_user, read_repository...
+	Scopes []string
+	// ExpiresAt is GitLab's expiry date, "2006-01-02"; empty never expires.
+	// Like GitLab, the fake refuses the token from 00:00 UTC on that date.
+	ExpiresAt string
+	// AccessLevel is the role: 10 Guest, 15 Planner, 20 Reporter,
+	// 30 Developer, 40 Maintainer, 50 Owner. A personal token's user holds
+	// it on each of Projects, a project token's bot on its one project, a
+	// group token's bot on the group of its projects.
+	AccessLevel int
+	// Projects are "group/name" paths, created on first mention.
+	Projects []string
+}
+
+// GitLabHook is a project hook as the fake stored it, secret token included
+// (GitLab never returns it; tests need it to sign deliveries).
+type GitLabHook struct {
+	ID                    int
+	URL                   string
+	Token                 string
+	PushEvents            bool
+	TagPushEvents         bool
+	MergeRequestsEvents   bool
+	EnableSSLVerification bool
+}
+
+type glUser struct {
+	id       int
+	username string
+	name     string
+	bot      bool
+	created  time.Time
+	projects map[int]int // project id -> access level (direct membership)
+	groups   map[int]int // group id -> access level
+}
+
+type glToken struct {
+	id       int
+	name     string
+	kind     string
+	scopes   []string
+	expires  string
+	user     *glUser
+	revoked  bool
+	created  time.Time
+	lastUsed time.Time
+}
+
+type glGroup struct {
+	id       int
+	path     string
+	fullPath string
+	created  time.Time
+}
+
+type glProject struct {
+	id            int
+	path          string
+	group         *glGroup
+	created       time.Time
+	defaultBranch string
+	branches      map[string]string            // name -> commit sha
+	files         map[string]map[string]string // ref -> file path -> content
+	hooks         []*glHook
+}
+
+type glHook struct {
+	GitLabHook
+	name          string
+	description   string
+	branchFilter  string
+	created       time.Time
+	customHeaders []string
+}
+
+type glFailure struct {
+	status  int
+	headers http.Header
+}
+
+type glRateLimit struct {
+	limit, remaining int
+	reset            time.Time
+}
+
+// glEpoch is when every fake object was "created": fixed, so answers are
+// reproducible.
+var glEpoch = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// NewGitLab returns an empty fake GitLab served at the host's root.
+func NewGitLab() *GitLab {
+	return &GitLab{
+		nextID:       1,
+		tokens:       map[string]*glToken{},
+		users:        map[string]*glUser{},
+		groups:       map[string]*glGroup{},
+		projects:     map[string]*glProject{},
+		projectsByID: map[int]*glProject{},
+		requests:     map[string]int{},
+	}
+}
+
+// SetRelativeRoot serves the API under a relative URL root such as
+// "/gitlab" (GitLab's relative_url_root), so /api/v4 alone answers 404.
+func (g *GitLab) SetRelativeRoot(root string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.root = strings.TrimRight(root, "/")
+}
+
+// AddToken makes value a valid token. It panics on a spec GitLab could not
+// hold (unknown kind, bad date, a project token on several projects).
+func (g *GitLab) AddToken(value string, spec GitLabToken) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if spec.Kind == "" {
+		spec.Kind = "personal"
+	}
+	if spec.ExpiresAt != "" {
+		if _, err := time.Parse(time.DateOnly, spec.ExpiresAt); err != nil {
+			panic(fmt.Sprintf("forgetest: GitLabToken.ExpiresAt %q is not a YYYY-MM-DD date", spec.ExpiresAt))
+		}
+	}
+	var projects []*glProject
+	for _, p := range spec.Projects {
+		projects = append(projects, g.projectLocked(p))
+	}
+	var user *glUser
+	switch spec.Kind {
+	case "personal":
+		name := spec.Username
+		if name == "" {
+			name = fmt.Sprintf("user%d", g.nextID)
+		}
+		user = g.userLocked(name, spec.Name, false)
+		for _, p := range projects {
+			user.projects[p.id] = spec.AccessLevel
+		}
+	case "project":
+		if len(projects) != 1 {
+			panic("forgetest: a GitLab project access token belongs to exactly one project")
+		}
+		p := projects[0]
+		user = g.userLocked(glBotName(spec.Username, "project", p.id, g.nextID), spec.Name, true)
+		user.projects[p.id] = spec.AccessLevel
+	case "group":
+		if len(projects) == 0 {
+			panic("forgetest: a GitLab group access token needs a project to name its group")
+		}
+		grp := projects[0].group
+		user = g.userLocked(glBotName(spec.Username, "group", grp.id, g.nextID), spec.Name, true)
+		user.groups[grp.id] = spec.AccessLevel
+	default:
+		panic(fmt.Sprintf("forgetest: GitLabToken.Kind %q is not personal, group or project", spec.Kind))
+	}
+	name := spec.TokenName
+	if name == "" {
+		name = "gitaccess"
+	}
+	g.tokens[value] = &glToken{
+		id: g.newID(), name: name, kind: spec.Kind, scopes: slices.Clone(spec.Scopes),
+		expires: spec.ExpiresAt, user: user, created: glEpoch,
+	}
+}
+
+func glBotName(given, kind string, resourceID, seed int) string {
+	if given != "" {
+		return given
+	}
+	return fmt.Sprintf("%s_%d_bot_%032x", kind, resourceID, seed)
+}
+
+// Revoke revokes a token: GitLab then answers 401 with invalid_token.
+func (g *GitLab) Revoke(value string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t, ok := g.tokens[value]; ok {
+		t.revoked = true
+	}
+}
+
+// FailNext makes the next request (whatever it is) answer status with
+// headers and GitLab's body for it: Rack::Attack's "Retry later" for 429,
+// {"message":"<status> <text>"} otherwise. Calls queue up.
+func (g *GitLab) FailNext(status int, headers http.Header) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.failures = append(g.failures, glFailure{status: status, headers: headers.Clone()})
+}
+
+// SetRateLimit adds GitLab's RateLimit-* headers to every later answer.
+func (g *GitLab) SetRateLimit(limit, remaining int, reset time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.rateLimit = &glRateLimit{limit: limit, remaining: remaining, reset: reset}
+}
+
+// Requests counts the requests that carried value, answered or not.
+func (g *GitLab) Requests(value string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.requests[value]
+}
+
+// SetBranch points branch of project ("group/name") at sha.
+func (g *GitLab) SetBranch(project, branch, sha string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.projectLocked(project).branches[branch] = sha
+}
+
+// SetFile stores content at path for ref (a branch name or commit sha).
+func (g *GitLab) SetFile(project, ref, path, content string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p := g.projectLocked(project)
+	if p.files[ref] == nil {
+		p.files[ref] = map[string]string{}
+	}
+	p.files[ref][path] = content
+}
+
+// Hooks returns the hooks of project ("group/name").
+func (g *GitLab) Hooks(project string) []GitLabHook {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p, ok := g.projects[project]
+	if !ok {
+		return nil
+	}
+	out := make([]GitLabHook, 0, len(p.hooks))
+	for _, h := range p.hooks {
+		out = append(out, h.GitLabHook)
+	}
+	return out
+}
+
+func (g *GitLab) newID() int {
+	id := g.nextID
+	g.nextID++
+	return id
+}
+
+func (g *GitLab) userLocked(username, name string, bot bool) *glUser {
+	if u, ok := g.users[username]; ok {
+		return u
+	}
+	if name == "" {
+		name = username
+	}
+	u := &glUser{id: g.newID(), username: username, name: name, bot: bot, created: glEpoch,
+		projects: map[int]int{}, groups: map[int]int{}}
+	g.users[username] = u
+	return u
+}
+
+func (g *GitLab) projectLocked(fullPath string) *glProject {
+	if p, ok := g.projects[fullPath]; ok {
+		return p
+	}
+	i := strings.LastIndex(fullPath, "/")
+	if i <= 0 || i == len(fullPath)-1 {
+		panic(fmt.Sprintf("forgetest: GitLab project %q is not group/name", fullPath))
+	}
+	groupPath := fullPath[:i]
+	grp, ok := g.groups[groupPath]
+	if !ok {
+		grp = &glGroup{id: g.newID(), path: groupPath[strings.LastIndex(groupPath, "/")+1:], fullPath: groupPath, created: glEpoch}
+		g.groups[groupPath] = grp
+	}
+	p := &glProject{id: g.newID(), path: fullPath[i+1:], group: grp, created: glEpoch,
+		defaultBranch: "main", files: map[string]map[string]string{}}
+	p.branches = map[string]string{"main": fmt.Sprintf("%040x", p.id)}
+	g.projects[fullPath] = p
+	g.projectsByID[p.id] = p
+	return p
+}
+
+// access is the user's role on p: the higher of project and group
+// membership, as GitLab computes it; 0 means none.
+func (u *glUser) access(p *glProject) int {
+	return max(u.projects[p.id], u.groups[p.group.id])
+}
+
+// Scope sets GitLab accepts per endpoint (allow_access_with_scope): every
+// endpoint takes api, and read_api for GET (lib/api/api.rb).
+var (
+	glAnyScope   = []string{"*"} // /personal_access_tokens/self*: any scope
+	glReadUser   = []string{"api", "read_api", "read_user"}
+	glReadAPI    = []string{"api", "read_api"}
+	glReadFiles  = []string{"api", "read_api", "read_repository"} // lib/api/files.rb
+	glWriteScope = []string{"api"}
+)
+
+func (g *GitLab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+
+	value := r.Header.Get("PRIVATE-TOKEN")
+	if value == "" {
+		if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			value = strings.TrimSpace(v)
+		}
+	}
+	if value != "" {
+		g.requests[value]++
+	}
+	if g.rateLimit != nil {
+		h := w.Header()
+		h.Set("RateLimit-Limit", strconv.Itoa(g.rateLimit.limit))
+		h.Set("RateLimit-Observed", strconv.Itoa(g.rateLimit.limit-g.rateLimit.remaining))
+		h.Set("RateLimit-Remaining", strconv.Itoa(g.rateLimit.remaining))
+		h.Set("RateLimit-Reset", strconv.FormatInt(g.rateLimit.reset.Unix(), 10))
+		h.Set("RateLimit-ResetTime", g.rateLimit.reset.UTC().Format(http.TimeFormat))
+	}
+	if len(g.failures) > 0 {
+		f := g.failures[0]
+		g.failures = g.failures[1:]
+		for k, vs := range f.headers {
+			w.Header()[k] = vs
+		}
+		if f.status == http.StatusTooManyRequests {
+			w.Header().Set("Content-Type", "text/plain")
+			w.WriteHeader(f.status)
+			_, _ = fmt.Fprint(w, "Retry later\n")
+			return
+		}
+		glMessage(w, f.status, fmt.Sprintf("%d %s", f.status, http.StatusText(f.status)))
+		return
+	}
+
+	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), g.root+"/api/v4/")
+	if !ok {
+		glError(w, http.StatusNotFound, "404 Not Found")
+		return
+	}
+	seg := strings.Split(rest, "/")
+	for i, s := range seg {
+		if u, err := url.PathUnescape(s); err == nil {
+			seg[i] = u
+		}
+	}
+	route := func(method string, n int, scopes []string, h func(http.ResponseWriter, *http.Request, *glToken, []string)) bool {
+		if len(seg) != n || r.Method != method {
+			return false
+		}
+		g.serve(w, value, scopes, func(t *glToken) { h(w, r, t, seg) })
+		return true
+	}
+	switch {
+	case glMatch(seg, "personal_access_tokens", "self"):
+		if !route(http.MethodGet, 2, glAnyScope, g.tokenSelf) {
+			glError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
+		}
+	case glMatch(seg, "personal_access_tokens", "self", "associations"):
+		if !route(http.MethodGet, 3, glAnyScope, g.associations) {
+			glError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
+		}
+	case glMatch(seg, "user"):
+		if !route(http.MethodGet, 1, glReadUser, g.currentUser) {
+			glError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
+		}
+	case glMatch(seg, "projects"):
+		if !route(http.MethodGet, 1, glReadAPI, g.listProjects) {
+			glError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
+		}
+	case len(seg) == 2 && seg[0] == "projects":
+		if !route(http.MethodGet, 2, glReadAPI, g.getProject) {
+			glError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
+		}
+	case len(seg) == 4 && seg[0] == "projects" && seg[2] == "repository" && seg[3] == "branches":
+		if !route(http.MethodGet, 4, glReadAPI, g.listBranches) {
+			glError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
+		}
+	case len(seg) == 6 && seg[0] == "projects" && seg[2] == "repository" && seg[3] == "files" && seg[5] == "raw":
+		if !route(http.MethodGet, 6, glReadFiles, g.rawFile) {
+			glError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
+		}
+	case len(seg) == 3 && seg[0] == "projects" && seg[2] == "hooks":
+		if !route(http.MethodGet, 3, glReadAPI, g.listHooks) && !route(http.MethodPost, 3, glWriteScope, g.createHook) {
+			glError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
+		}
+	default:
+		glError(w, http.StatusNotFound, "404 Not Found")
+	}
+}
+
+func glMatch(seg []string, want ...string) bool {
+	return len(seg) == len(want) && slices.Equal(seg, want)
+}
+
+// serve authenticates like GitLab's APIGuard, then runs h.
+func (g *GitLab) serve(w http.ResponseWriter, value string, scopes []string, h func(*glToken)) {
+	t, ok := g.tokens[value]
+	if value == "" || !ok {
+		// AuthFinders raises UnauthorizedError: API's plain 401.
+		glMessage(w, http.StatusUnauthorized, "401 Unauthorized")
+		return
+	}
+	switch {
+	case t.revoked:
+		glInvalidToken(w, "Token was revoked. You have to re-authorize from the user.")
+		return
+	case t.expired(time.Now()):
+		glInvalidToken(w, "Token is expired. You can either do re-authorization or token refresh.")
+		return
+	}
+	if !slices.Equal(scopes, glAnyScope) && !slices.ContainsFunc(t.scopes, func(s string) bool { return slices.Contains(scopes, s) }) {
+		// InsufficientScopeError: Rack::OAuth2 Bearer::Forbidden.
+		glJSON(w, http.StatusForbidden, map[string]any{
+			"error":             "insufficient_scope",
+			"error_description": "The request requires higher privileges than provided by the access token.",
+			"scope":             strings.Join(scopes, " "),
+		})
+		return
+	}
+	t.lastUsed = time.Now()
+	h(t)
+}
+
+// expired follows GitLab's Expirable#expired? (expires_at <= Time.current,
+// the date read as 00:00 UTC).
+func (t *glToken) expired(now time.Time) bool {
+	if t.expires == "" {
+		return false
+	}
+	d, _ := time.Parse(time.DateOnly, t.expires)
+	return !now.Before(d)
+}
+
+func glInvalidToken(w http.ResponseWriter, desc string) {
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="Protected by OAuth 2.0", error="invalid_token", error_description=%q`, desc))
+	glJSON(w, http.StatusUnauthorized, map[string]any{"error": "invalid_token", "error_description": desc})
+}
+
+func glJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// glMessage is GitLab's render_api_error! body.
+func glMessage(w http.ResponseWriter, status int, msg string) {
+	glJSON(w, status, map[string]any{"message": msg})
+}
+
+// glError is Grape's error! body, used by the catch-all routes.
+func glError(w http.ResponseWriter, status int, msg string) {
+	glJSON(w, status, map[string]any{"error": msg})
+}
+
+func (g *GitLab) webURL(r *http.Request) string {
+	return "https://" + r.Host + g.root
+}
+
+func glTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+func (g *GitLab) tokenSelf(w http.ResponseWriter, _ *http.Request, t *glToken, _ []string) {
+	var expires any
+	if t.expires != "" {
+		expires = t.expires
+	}
+	glJSON(w, http.StatusOK, map[string]any{
+		"id":           t.id,
+		"name":         t.name,
+		"revoked":      t.revoked,
+		"created_at":   glTime(t.created),
+		"description":  "",
+		"scopes":       append([]string{}, t.scopes...),
+		"user_id":      t.user.id,
+		"last_used_at": glTime(t.lastUsed),
+		"active":       !t.revoked && !t.expired(time.Now()),
+		"expires_at":   expires,
+	})
+}
+
+func (g *GitLab) currentUser(w http.ResponseWriter, r *http.Request, t *glToken, _ []string) {
+	u := t.user
+	glJSON(w, http.StatusOK, map[string]any{
+		"id":           u.id,
+		"username":     u.username,
+		"name":         u.name,
+		"state":        "active",
+		"avatar_url":   g.webURL(r) + "/uploads/-/system/user/avatar/" + strconv.Itoa(u.id) + "/avatar.png",
+		"web_url":      g.webURL(r) + "/" + u.username,
+		"created_at":   glTime(u.created),
+		"bio":          "",
+		"bot":          u.bot,
+		"location":     "",
+		"public_email": "",
+		"skype":        "",
+		"linkedin":     "",
+		"twitter":      "",
+		"website_url":  "",
+		"organization": "",
+		"job_title":    "",
+		"followers":    0,
+		"following":    0,
+	})
+}
+
+// glIntParam reads an integer query parameter, def when absent or bad.
+func glIntParam(r *http.Request, name string, def int) int {
+	if n, err := strconv.Atoi(r.URL.Query().Get(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// visibleProjects lists what u can reach at min level or above, by id.
+func (g *GitLab) visibleProjects(u *glUser, minLevel int) []*glProject {
+	var out []*glProject
+	for _, p := range g.projectsByID {
+		if a := u.access(p); a > 0 && a >= minLevel {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+func (g *GitLab) associations(w http.ResponseWriter, r *http.Request, t *glToken, _ []string) {
+	minLevel := glIntParam(r, "min_access_level", 0)
+	u := t.user
+	var member []*glGroup
+	for _, grp := range g.groups {
+		if lvl, ok := u.groups[grp.id]; ok && lvl >= minLevel {
+			member = append(member, grp)
+		}
+	}
+	sort.Slice(member, func(i, j int) bool { return member[i].id < member[j].id })
+	groups := []any{}
+	for _, grp := range member {
+		groups = append(groups, map[string]any{
+			"id":              grp.id,
+			"web_url":         g.webURL(r) + "/groups/" + grp.fullPath,
+			"name":            grp.path,
+			"parent_id":       nil,
+			"organization_id": 1,
+			"access_levels":   u.groups[grp.id],
+			"visibility":      "private",
+		})
+	}
+	projects := []any{}
+	for _, p := range g.visibleProjects(u, minLevel) {
+		var pl, gl any
+		if lvl, ok := u.projects[p.id]; ok {
+			pl = lvl
+		}
+		if lvl, ok := u.groups[p.group.id]; ok {
+			gl = lvl
+		}
+		projects = append(projects, map[string]any{
+			"id":                  p.id,
+			"description":         "",
+			"name":                p.path,
+			"name_with_namespace": p.group.path + " / " + p.path,
+			"path":                p.path,
+			"path_with_namespace": p.group.fullPath + "/" + p.path,
+			"created_at":          glTime(p.created),
+			"access_levels":       map[string]any{"project_access_level": pl, "group_access_level": gl},
+			"visibility":          "private",
+			"web_url":             g.webURL(r) + "/" + p.group.fullPath + "/" + p.path,
+			"namespace":           g.namespaceJSON(r, p.group),
+		})
+	}
+	glJSON(w, http.StatusOK, map[string]any{"groups": groups, "projects": projects})
+}
+
+func (g *GitLab) namespaceJSON(r *http.Request, grp *glGroup) map[string]any {
+	return map[string]any{
+		"id":         grp.id,
+		"name":       grp.path,
+		"path":       grp.path,
+		"kind":       "group",
+		"full_path":  grp.fullPath,
+		"parent_id":  nil,
+		"avatar_url": nil,
+		"web_url":    g.webURL(r) + "/groups/" + grp.fullPath,
+	}
+}
+
+// projectJSON is GitLab's project entity, trimmed to what gitaccess reads
+// (no contract example exists for it).
+func (g *GitLab) projectJSON(r *http.Request, u *glUser, p *glProject) map[string]any {
+	web := g.webURL(r) + "/" + p.group.fullPath + "/" + p.path
+	var projectAccess, groupAccess any
+	if lvl, ok := u.projects[p.id]; ok {
+		projectAccess = map[string]any{"access_level": lvl, "notification_level": 3}
+	}
+	if lvl, ok := u.groups[p.group.id]; ok {
+		groupAccess = map[string]any{"access_level": lvl, "notification_level": 3}
+	}
+	return map[string]any{
+		"id":                  p.id,
+		"description":         "",
+		"name":                p.path,
+		"name_with_namespace": p.group.path + " / " + p.path,
+		"path":                p.path,
+		"path_with_namespace": p.group.fullPath + "/" + p.path,
+		"created_at":          glTime(p.created),
+		"default_branch":      p.defaultBranch,
+		"ssh_url_to_repo":     "git@" + r.Host + ":" + p.group.fullPath + "/" + p.path + ".git",
+		"http_url_to_repo":    web + ".git",
+		"web_url":             web,
+		"visibility":          "private",
+		"archived":            false,
+		"empty_repo":          false,
+		"last_activity_at":    glTime(p.created),
+		"namespace":           g.namespaceJSON(r, p.group),
+		"permissions":         map[string]any{"project_access": projectAccess, "group_access": groupAccess},
+	}
+}
+
+func (g *GitLab) listProjects(w http.ResponseWriter, r *http.Request, t *glToken, _ []string) {
+	all := g.visibleProjects(t.user, glIntParam(r, "min_access_level", 0))
+	page, perPage := glIntParam(r, "page", 1), min(glIntParam(r, "per_page", 20), 100)
+	lo := min((page-1)*perPage, len(all))
+	hi := min(lo+perPage, len(all))
+	h := w.Header()
+	h.Set("X-Page", strconv.Itoa(page))
+	h.Set("X-Per-Page", strconv.Itoa(perPage))
+	h.Set("X-Total", strconv.Itoa(len(all)))
+	h.Set("X-Total-Pages", strconv.Itoa(max(1, (len(all)+perPage-1)/perPage)))
+	if hi < len(all) {
+		h.Set("X-Next-Page", strconv.Itoa(page+1))
+	} else {
+		h.Set("X-Next-Page", "")
+	}
+	out := []any{}
+	for _, p := range all[lo:hi] {
+		out = append(out, g.projectJSON(r, t.user, p))
+	}
+	glJSON(w, http.StatusOK, out)
+}
+
+// userProject finds the project named by an id or URL-encoded path that t
+// can see at least at level; it writes GitLab's answer and returns nil when
+// it cannot: 404 when the project is invisible, 403 when the role is short.
+func (g *GitLab) userProject(w http.ResponseWriter, t *glToken, id string, level int) *glProject {
+	p, ok := g.projects[id]
+	if n, err := strconv.Atoi(id); err == nil {
+		p, ok = g.projectsByID[n]
+	}
+	if !ok || t.user.access(p) == 0 {
+		glMessage(w, http.StatusNotFound, "404 Project Not Found")
+		return nil
+	}
+	if t.user.access(p) < level {
+		glMessage(w, http.StatusForbidden, "403 Forbidden")
+		return nil
+	}
+	return p
+}
+
+func (g *GitLab) getProject(w http.ResponseWriter, r *http.Request, t *glToken, seg []string) {
+	if p := g.userProject(w, t, seg[1], 0); p != nil {
+		glJSON(w, http.StatusOK, g.projectJSON(r, t.user, p))
+	}
+}
+
+const (
+	glReporter   = 20
+	glDeveloper  = 30
+	glMaintainer = 40
+)
+
+func (g *GitLab) listBranches(w http.ResponseWriter, r *http.Request, t *glToken, seg []string) {
+	// Reading code (download_code) needs Reporter on a private project.
+	p := g.userProject(w, t, seg[1], glReporter)
+	if p == nil {
+		return
+	}
+	names := make([]string, 0, len(p.branches))
+	for n := range p.branches {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := []any{}
+	for _, n := range names {
+		sha := p.branches[n]
+		out = append(out, map[string]any{
+			"name":                 n,
+			"merged":               false,
+			"protected":            n == p.defaultBranch,
+			"default":              n == p.defaultBranch,
+			"developers_can_push":  false,
+			"developers_can_merge": false,
+			"can_push":             t.user.access(p) >= glDeveloper,
+			"web_url":              g.webURL(r) + "/" + p.group.fullPath + "/" + p.path + "/-/tree/" + n,
+			"commit": map[string]any{
+				"author_email":    "dev@example.com",
+				"author_name":     "Dev",
+				"authored_date":   glTime(p.created),
+				"committed_date":  glTime(p.created),
+				"committer_email": "dev@example.com",
+				"committer_name":  "Dev",
+				"id":              sha,
+				"short_id":        sha[:min(8, len(sha))],
+				"title":           "Update " + n,
+				"message":         "Update " + n,
+				"parent_ids":      []string{fmt.Sprintf("%040x", 0)},
+			},
+		})
+	}
+	glJSON(w, http.StatusOK, out)
+}
+
+func (g *GitLab) rawFile(w http.ResponseWriter, r *http.Request, t *glToken, seg []string) {
+	p := g.userProject(w, t, seg[1], glReporter)
+	if p == nil {
+		return
+	}
+	ref := r.URL.Query().Get("ref")
+	if ref == "" {
+		ref = p.defaultBranch
+	}
+	files, ok := p.files[ref]
+	if !ok { // a commit sha: the files of the branch pointing at it
+		for name, sha := range p.branches {
+			if sha == ref {
+				files = p.files[name]
+			}
+		}
+	}
+	content, ok := files[seg[4]]
+	if !ok {
+		glMessage(w, http.StatusNotFound, "404 File Not Found")
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Gitlab-File-Path", seg[4])
+	w.Header().Set("X-Gitlab-Ref", ref)
+	_, _ = fmt.Fprint(w, content)
+}
+
+func (g *GitLab) hookJSON(p *glProject, h *glHook) map[string]any {
+	headers := []any{}
+	for _, k := range h.customHeaders {
+		headers = append(headers, map[string]any{"key": k}) // values never leave GitLab
+	}
+	return map[string]any{
+		"id":                           h.ID,
+		"url":                          h.URL,
+		"name":                         h.name,
+		"description":                  h.description,
+		"project_id":                   p.id,
+		"push_events":                  h.PushEvents,
+		"push_events_branch_filter":    h.branchFilter,
+		"issues_events":                false,
+		"confidential_issues_events":   false,
+		"merge_requests_events":        h.MergeRequestsEvents,
+		"tag_push_events":              h.TagPushEvents,
+		"note_events":                  false,
+		"confidential_note_events":     false,
+		"job_events":                   false,
+		"pipeline_events":              false,
+		"wiki_page_events":             false,
+		"deployment_events":            false,
+		"releases_events":              false,
+		"feature_flag_events":          false,
+		"enable_ssl_verification":      h.EnableSSLVerification,
+		"repository_update_events":     false,
+		"alert_status":                 "executable",
+		"disabled_until":               nil,
+		"url_variables":                []any{},
+		"created_at":                   h.created.UTC().Format(time.RFC3339),
+		"resource_access_token_events": false,
+		"custom_webhook_template":      "",
+		"custom_headers":               headers,
+	}
+}
+
+func (g *GitLab) listHooks(w http.ResponseWriter, _ *http.Request, t *glToken, seg []string) {
+	// Project hooks need admin_project: Maintainer.
+	p := g.userProject(w, t, seg[1], glMaintainer)
+	if p == nil {
+		return
+	}
+	out := []any{}
+	for _, h := range p.hooks {
+		out = append(out, g.hookJSON(p, h))
+	}
+	glJSON(w, http.StatusOK, out)
+}
+
+// glHookParams is what POST /projects/:id/hooks reads, as JSON or a form.
+type glHookParams struct {
+	URL                   string  `json:"url"`
+	Token                 string  `json:"token"`
+	Name                  string  `json:"name"`
+	Description           string  `json:"description"`
+	PushEvents            *bool   `json:"push_events"`
+	PushEventsBranch      string  `json:"push_events_branch_filter"`
+	TagPushEvents         bool    `json:"tag_push_events"`
+	MergeRequestsEvents   bool    `json:"merge_requests_events"`
+	EnableSSLVerification *bool   `json:"enable_ssl_verification"`
+	CustomHeaders         []glKey `json:"custom_headers"`
+}
+
+type glKey struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+func (g *GitLab) createHook(w http.ResponseWriter, r *http.Request, t *glToken, seg []string) {
+	p := g.userProject(w, t, seg[1], glMaintainer)
+	if p == nil {
+		return
+	}
+	var in glHookParams
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			glError(w, http.StatusBadRequest, "400 Bad request - "+err.Error())
+			return
+		}
+	} else {
+		if err := r.ParseForm(); err != nil {
+			glError(w, http.StatusBadRequest, "400 Bad request - "+err.Error())
+			return
+		}
+		f := r.PostForm
+		truth := func(k string) *bool {
+			if !f.Has(k) {
+				return nil
+			}
+			b := f.Get(k) == "true"
+			return &b
+		}
+		in = glHookParams{URL: f.Get("url"), Token: f.Get("token"), Name: f.Get("name"), Description: f.Get("description"),
+			PushEvents: truth("push_events"), PushEventsBranch: f.Get("push_events_branch_filter"),
+			TagPushEvents: f.Get("tag_push_events") == "true", MergeRequestsEvents: f.Get("merge_requests_events") == "true",
+			EnableSSLVerification: truth("enable_ssl_verification")}
+	}
+	if in.URL == "" {
+		glError(w, http.StatusBadRequest, "url is missing")
+		return
+	}
+	if u, err := url.Parse(in.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		glMessage(w, http.StatusUnprocessableEntity, "Invalid url given")
+		return
+	}
+	h := &glHook{
+		GitLabHook: GitLabHook{
+			ID: g.newID(), URL: in.URL, Token: in.Token,
+			PushEvents:            in.PushEvents == nil || *in.PushEvents, // GitLab's default: true
+			TagPushEvents:         in.TagPushEvents,
+			MergeRequestsEvents:   in.MergeRequestsEvents,
+			EnableSSLVerification: in.EnableSSLVerification == nil || *in.EnableSSLVerification,
+		},
+		name: in.Name, description: in.Description, branchFilter: in.PushEventsBranch, created: glEpoch,
+	}
+	for _, k := range in.CustomHeaders {
+		h.customHeaders = append(h.customHeaders, k.Key)
+	}
+	p.hooks = append(p.hooks, h)
+	glJSON(w, http.StatusCreated, g.hookJSON(p, h))
+}
