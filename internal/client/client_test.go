@@ -209,7 +209,7 @@ func TestListFollowsCursorsAndHonoursLimit(t *testing.T) {
 	for _, r := range rec.requests() {
 		queries = append(queries, r.Query)
 	}
-	if diff := cmp.Diff([]string{"", "cursor=c1", "cursor=c2"}, queries); diff != "" {
+	if diff := cmp.Diff([]string{"limit=1000", "cursor=c1&limit=1000", "cursor=c2&limit=1000"}, queries); diff != "" {
 		t.Errorf("queries (-want +got):\n%s", diff)
 	}
 

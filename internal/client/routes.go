@@ -21,7 +21,7 @@ type ListOptions struct {
 }
 
 // maxPageSize is the largest page asked for at once when a limit is set.
-const maxPageSize = 100
+const maxPageSize = 1000 // the API's largest page
 
 type page[T any] struct {
 	Items      []T    `json:"items"`
@@ -42,6 +42,8 @@ func listAll[T any](ctx context.Context, c *Client, path string, limit int) ([]T
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}
+		// Walking everything asks for the largest pages: fewer round trips.
+		q.Set("limit", strconv.Itoa(maxPageSize))
 		if limit > 0 {
 			q.Set("limit", strconv.Itoa(min(limit-len(all), maxPageSize)))
 		}

@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 )
 
 const redacted = "[REDACTED]"
@@ -118,4 +119,14 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 	}
 	*v = New(s)
 	return nil
+}
+
+// Redact replaces every occurrence of the secret in s. Use it on text that
+// came from elsewhere, such as a provider's error body, which might echo
+// the value back.
+func (v Value) Redact(s string) string {
+	if v.IsZero() {
+		return s
+	}
+	return strings.ReplaceAll(s, v.Reveal(), redacted)
 }

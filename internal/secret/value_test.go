@@ -197,3 +197,14 @@ func TestValueFingerprint(t *testing.T) {
 		t.Errorf("Fingerprint of the zero Value = %q, want empty", got)
 	}
 }
+
+func TestRedactScrubsEchoedSecret(t *testing.T) {
+	v := secret.New("glpat-echoed-back-0001")
+	got := v.Redact(`{"message":"token glpat-echoed-back-0001 is invalid; glpat-echoed-back-0001"}`)
+	if strings.Contains(got, v.Reveal()) || strings.Count(got, "[REDACTED]") != 2 {
+		t.Fatalf("Redact = %q", got)
+	}
+	if got := (secret.Value{}).Redact("unchanged"); got != "unchanged" {
+		t.Fatalf("zero Value changed text: %q", got)
+	}
+}

@@ -56,7 +56,7 @@ type providers struct {
 	srv *forgetest.Server
 }
 
-func newProviders(t *testing.T) *providers {
+func newProviders(t testing.TB) *providers {
 	p := &providers{gh: forgetest.NewGitHub(), gl: forgetest.NewGitLab(), bb: forgetest.NewBitbucket()}
 	p.srv = forgetest.NewServer(t, nil, forgetest.ByHost{
 		"api.github.com": p.gh, "ghe.test": p.gh, "gitlab.com": p.gl, "gitlab.test": p.gl, "api.bitbucket.org": p.bb,

@@ -85,6 +85,9 @@ type App struct {
 	cfg     Config
 }
 
+// DataDir is where the app keeps its files.
+func (a *App) DataDir() string { return a.cfg.DataDir }
+
 // Close releases the store.
 func (a *App) Close() error { return a.Store.Close() }
 

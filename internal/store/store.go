@@ -183,7 +183,7 @@ type Store interface {
 	// GetToken finds a token by name within an org, including Sealed.
 	GetToken(ctx context.Context, orgID, name string) (Token, error)
 	// ListTokens pages through an org's tokens ordered by name, without
-	// Sealed (it is never needed to list). next is empty on the last page.
+	// Sealed or Report (neither is shown in a listing). next is empty on the last page.
 	ListTokens(ctx context.Context, orgID string, p Page) (tokens []Token, next string, err error)
 	// UpdateToken writes every field of t where ID and Version match, and
 	// bumps Version; ErrConflict when the version is stale or the new name is

@@ -130,7 +130,7 @@ func (c *client) do(ctx context.Context, method, rawURL string, body io.Reader) 
 	}
 
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	msg := errorMessage(raw, resp.StatusCode)
+	msg := c.token.Redact(errorMessage(raw, resp.StatusCode))
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized:
 		return nil, &forge.AuthError{Provider: forge.Bitbucket, Host: c.host, Status: resp.StatusCode, Message: msg}

@@ -271,9 +271,4 @@ func (in *inspection) errorFor(resp *gh.Response, err error) error {
 	return egress.Classify(in.apiHost, err)
 }
 
-func (in *inspection) redact(s string) string {
-	if t := in.token.Reveal(); t != "" {
-		s = strings.ReplaceAll(s, t, "[REDACTED]")
-	}
-	return s
-}
+func (in *inspection) redact(s string) string { return in.token.Redact(s) }

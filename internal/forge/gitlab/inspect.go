@@ -13,6 +13,7 @@ import (
 	gl "gitlab.com/gitlab-org/api/client-go"
 
 	"github.com/gitaccess/gitaccess/internal/forge"
+	"github.com/gitaccess/gitaccess/internal/secret"
 )
 
 // botName matches the users GitLab creates for group and project access
@@ -28,6 +29,15 @@ type session struct {
 	c      *gl.Client
 	host   string
 	report *forge.Report
+	// token only redacts provider text that might echo it.
+	token secret.Value
+}
+
+// fail builds the error for a failed call, scrubbing the token from
+// anything GitLab said.
+func (s *session) fail(what string, fl failure) error {
+	fl.text = s.token.Redact(fl.text)
+	return s.f.toError(s.host, what, fl)
 }
 
 // observe counts a request and keeps the latest rate-limit headers.
@@ -81,7 +91,7 @@ func (f *Forge) Inspect(ctx context.Context, cred forge.Credential, uses []forge
 	}
 
 	report := forge.Report{Provider: forge.GitLab, Host: u.Host, Kind: forge.KindUnknown, Scopes: []string{}}
-	s := &session{f: f, c: c, host: u.Host, report: &report}
+	s := &session{f: f, c: c, host: u.Host, report: &report, token: cred.Token}
 	t, err := s.inspect(ctx)
 	if err != nil {
 		f.logger.DebugContext(ctx, "gitlab token test failed", "host", u.Host, "requests", report.Requests, "error", err)
@@ -105,7 +115,7 @@ func (s *session) inspect(ctx context.Context) (facts, error) {
 			return facts{}, &forge.ProviderError{Provider: forge.GitLab, Host: s.host, Status: fl.status,
 				Message: "GET /personal_access_tokens/self is not there; check that the URL is GitLab's address (with its relative root, if any) and that this GitLab is recent enough to offer it"}
 		}
-		return facts{}, s.f.toError(s.host, "GET /personal_access_tokens/self", fl)
+		return facts{}, s.fail("GET /personal_access_tokens/self", fl)
 	}
 	if pat.Revoked || !pat.Active {
 		return facts{}, &forge.AuthError{Provider: forge.GitLab, Host: s.host, Status: resp.StatusCode,
@@ -128,7 +138,7 @@ func (s *session) inspect(ctx context.Context) (facts, error) {
 	if err != nil {
 		fl := classify(resp, err)
 		if !fl.insufficientScope() {
-			return facts{}, s.f.toError(s.host, "GET /user", fl)
+			return facts{}, s.fail("GET /user", fl)
 		}
 		// GET /user needs read_user, read_api or api; a token with only
 		// read_repository (say) is real but cannot tell who it is.
@@ -203,7 +213,7 @@ func (s *session) role(ctx context.Context, kind string, resourceID int64) (int,
 		if fl.status == http.StatusNotFound || fl.insufficientScope() {
 			return 0, unknown, nil
 		}
-		return 0, "", s.f.toError(s.host, "GET /personal_access_tokens/self/associations", fl)
+		return 0, "", s.fail("GET /personal_access_tokens/self/associations", fl)
 	}
 	level := a.level(kind, resourceID)
 	if level == 0 {

@@ -18,10 +18,10 @@ func BenchListTokens10k(b *testing.B, s store.Store) {
 	if err := s.CreateOrg(b.Context(), org); err != nil {
 		b.Fatal(err)
 	}
-	seedTokens(b, s, org.ID, n)
+	SeedTokens(b, s, org.ID, n)
 
 	b.Run("FirstPage100", func(b *testing.B) {
-		var lat latencies
+		var lat Latencies
 		for b.Loop() {
 			start := time.Now()
 			page, next, err := s.ListTokens(b.Context(), org.ID, store.Page{Limit: 100})
@@ -30,10 +30,10 @@ func BenchListTokens10k(b *testing.B, s store.Store) {
 				b.Fatalf("first page: %d tokens, next %q, err %v", len(page), next, err)
 			}
 		}
-		lat.report(b)
+		lat.Report(b)
 	})
 	b.Run("WalkAll1000", func(b *testing.B) {
-		var lat latencies
+		var lat Latencies
 		for b.Loop() {
 			start := time.Now()
 			total, p := 0, store.Page{Limit: 1000}
@@ -53,13 +53,15 @@ func BenchListTokens10k(b *testing.B, s store.Store) {
 				b.Fatalf("walked %d tokens, want %d", total, n)
 			}
 		}
-		lat.report(b)
+		lat.Report(b)
 	})
 }
 
-type latencies []time.Duration
+// Latencies collects per-operation durations to report p50 and p99.
+type Latencies []time.Duration
 
-func (l latencies) report(b *testing.B) {
+// Report adds p50 and p99 metrics to b.
+func (l Latencies) Report(b *testing.B) {
 	if len(l) == 0 {
 		return
 	}

@@ -335,7 +335,7 @@ func testListTokensPages(t *testing.T, s store.Store) {
 	var names []string
 	for i := range 25 {
 		tok := createToken(t, s, a.ID, tokenName(i))
-		tok.Sealed = nil // listing never carries sealed values
+		tok.Sealed, tok.Report = nil, nil // listing carries neither sealed values nor reports
 		want[tok.Name] = tok
 		names = append(names, tok.Name)
 	}
@@ -405,7 +405,7 @@ func tokenNames(l []store.Token) []string {
 func testListTokensLimits(t *testing.T, s store.Store) {
 	o := newOrg(t, s, "a")
 	const n = store.MaxPageLimit + 1
-	seedTokens(t, s, o.ID, n)
+	SeedTokens(t, s, o.ID, n)
 	for _, tc := range []struct {
 		limit, want int
 	}{
@@ -429,9 +429,9 @@ func testListTokensLimits(t *testing.T, s store.Store) {
 	}
 }
 
-// seedTokens creates n tokens in orgID from a few goroutines, as a busy
+// SeedTokens creates n tokens in orgID from a few goroutines, as a busy
 // server would.
-func seedTokens(tb testing.TB, s store.Store, orgID string, n int) {
+func SeedTokens(tb testing.TB, s store.Store, orgID string, n int) {
 	tb.Helper()
 	const workers = 8
 	var wg sync.WaitGroup
