@@ -277,7 +277,7 @@ func TestTokenAddPromptsWithoutEchoOnATerminal(t *testing.T) {
 func TestTokenAddRefusesEmptyOrMultiLineStdin(t *testing.T) {
 	api := newFakeAPI(t)
 	h := newHarness(t).loggedIn(api)
-	h.run("  \n", "token", "add", "ci", "--provider", "github").failed(t, "no the GitHub token given")
+	h.run("  \n", "token", "add", "ci", "--provider", "github").failed(t, "nothing was given for the GitHub token")
 	h.run(tokenValue+"\nsecond line\n", "token", "add", "ci", "--provider", "github").failed(t, "more than one line")
 	if n := len(api.requests()); n != 0 {
 		t.Errorf("%d requests sent, want none", n)

@@ -53,7 +53,7 @@ func (a *app) readSecret(ctx context.Context, what string) (secret.Value, error)
 		clear(b)
 	}
 	if v.IsZero() {
-		return secret.Value{}, fmt.Errorf("no %s given: pipe it on stdin, or run in a terminal to be prompted", what)
+		return secret.Value{}, fmt.Errorf("nothing was given for %s: pipe it on stdin, or run in a terminal to be prompted", what)
 	}
 	a.remember(v)
 	return v, nil
