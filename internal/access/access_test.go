@@ -51,6 +51,27 @@ func (f *scripted) Inspect(_ context.Context, c forge.Credential, uses []forge.U
 	return a()
 }
 
+// Browsing is exercised end to end in internal/server; here it is not scripted.
+func (f *scripted) ListRepos(context.Context, forge.Credential, string) ([]forge.Repo, error) {
+	return nil, errors.New("not scripted")
+}
+
+func (f *scripted) GetRepo(context.Context, forge.Credential, string) (forge.Repo, error) {
+	return forge.Repo{}, errors.New("not scripted")
+}
+
+func (f *scripted) ListBranches(context.Context, forge.Credential, string) ([]forge.Branch, error) {
+	return nil, errors.New("not scripted")
+}
+
+func (f *scripted) GetBranch(context.Context, forge.Credential, string, string) (forge.Branch, error) {
+	return forge.Branch{}, errors.New("not scripted")
+}
+
+func (f *scripted) ReadFile(context.Context, forge.Credential, string, string, string) ([]byte, error) {
+	return nil, errors.New("not scripted")
+}
+
 func (f *scripted) set(value string, fn func() (forge.Report, error)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

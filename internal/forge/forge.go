@@ -182,4 +182,5 @@ type Forge interface {
 	// (*AuthError, *RateLimitedError, *UnreachableError, *ProviderError)
 	// when the provider cannot be asked or refuses the token.
 	Inspect(ctx context.Context, cred Credential, uses []Use) (Report, error)
+	Browser
 }

@@ -64,6 +64,9 @@ type statusError struct {
 	Status  int
 	Message string
 	Header  http.Header
+	// Required lists the scopes a 403 says are missing; empty when the
+	// refusal is about the resource, not the token's scopes.
+	Required []string
 }
 
 func (e *statusError) Error() string {
@@ -94,16 +97,59 @@ func (c *client) endpoint(query url.Values, segments ...string) string {
 	return b.String()
 }
 
-// do sends one request and sorts the outcome: transport failures through
+// do sends one JSON request and reads the whole 2xx answer (bounded by the
+// egress policy). Refusals are sorted as send sorts them.
+func (c *client) do(ctx context.Context, method, rawURL string, body io.Reader) (*answer, error) {
+	resp, err := c.send(ctx, method, rawURL, body, "application/json")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, egress.Classify(c.host, err)
+	}
+	return &answer{status: resp.StatusCode, header: resp.Header, body: b}, nil
+}
+
+// tooLargeError means a 2xx body was longer than the caller's limit; the
+// caller names what was too large.
+type tooLargeError struct{ limit int64 }
+
+func (e *tooLargeError) Error() string { return fmt.Sprintf("answer larger than %d bytes", e.limit) }
+
+// fetch GETs rawURL accepting any media type and reads at most limit bytes
+// of a 2xx answer; a longer one is a *tooLargeError, never a truncation.
+func (c *client) fetch(ctx context.Context, rawURL string, limit int64) (*answer, error) {
+	resp, err := c.send(ctx, http.MethodGet, rawURL, nil, "*/*")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.ContentLength > limit {
+		return nil, &tooLargeError{limit: limit}
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, egress.Classify(c.host, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, &tooLargeError{limit: limit}
+	}
+	return &answer{status: resp.StatusCode, header: resp.Header, body: b}, nil
+}
+
+// send makes one request and returns a 2xx response for the caller to read
+// and close. Everything else is sorted: transport failures through
 // egress.Classify, 401 into *forge.AuthError, 429 into
 // *forge.RateLimitedError, 5xx into *forge.ProviderError, other non-2xx into
 // *statusError.
-func (c *client) do(ctx context.Context, method, rawURL string, body io.Reader) (*answer, error) {
+func (c *client) send(ctx context.Context, method, rawURL string, body io.Reader, accept string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, rawURL, body)
 	if err != nil {
 		return nil, fmt.Errorf("bitbucket: building %s %s: %w", method, rawURL, err)
 	}
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", accept)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -117,18 +163,13 @@ func (c *client) do(ctx context.Context, method, rawURL string, body io.Reader) 
 		c.log.DebugContext(ctx, "bitbucket request failed", "method", method, "path", req.URL.Path, "error", err)
 		return nil, egress.Classify(c.host, err)
 	}
-	defer resp.Body.Close()
 	c.log.DebugContext(ctx, "bitbucket request", "method", method, "path", req.URL.Path,
 		"status", resp.StatusCode, "duration", time.Since(start))
 
 	if resp.StatusCode/100 == 2 {
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return nil, egress.Classify(c.host, err)
-		}
-		return &answer{status: resp.StatusCode, header: resp.Header, body: b}, nil
+		return resp, nil
 	}
-
+	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	msg := c.token.Redact(errorMessage(raw, resp.StatusCode))
 	switch {
@@ -139,7 +180,7 @@ func (c *client) do(ctx context.Context, method, rawURL string, body io.Reader) 
 	case resp.StatusCode >= 500:
 		return nil, &forge.ProviderError{Provider: forge.Bitbucket, Host: c.host, Status: resp.StatusCode, Message: msg}
 	}
-	return nil, &statusError{Status: resp.StatusCode, Message: msg, Header: resp.Header}
+	return nil, &statusError{Status: resp.StatusCode, Message: msg, Header: resp.Header, Required: requiredScopes(raw)}
 }
 
 // errorMessage reads Bitbucket's error envelope,
@@ -176,6 +217,23 @@ func errorMessage(raw []byte, status int) string {
 	return strings.TrimSpace(msg)
 }
 
+// requiredScopes reads error.detail.required, which Bitbucket sends only
+// when the token lacks a scope.
+func requiredScopes(raw []byte) []string {
+	var env struct {
+		Error struct {
+			Detail json.RawMessage `json:"detail"`
+		} `json:"error"`
+	}
+	var scopes struct {
+		Required []string `json:"required"`
+	}
+	if json.Unmarshal(raw, &env) != nil || json.Unmarshal(env.Error.Detail, &scopes) != nil {
+		return nil
+	}
+	return scopes.Required
+}
+
 // retryAfter reads Retry-After (seconds or an HTTP date). Bitbucket counts
 // a rolling hour and documents no reset header, so this is often zero.
 func retryAfter(h http.Header, now time.Time) time.Time {
@@ -209,10 +267,16 @@ type page[T any] struct {
 	Next    string `json:"next"`
 }
 
-// list GETs a paginated collection, following next links until limit
-// values (0: no limit) or the last page.
-func list[T any](ctx context.Context, c *client, what string, limit int, segments ...string) ([]T, error) {
+// list GETs a paginated collection with the query extra (may be nil),
+// following next links until limit values (0: no limit) or the last page.
+// Bitbucket's next link is absolute and carries every query parameter
+// (API reference, "Pagination"), so it is followed as given once checkNext
+// has kept it under the API root.
+func list[T any](ctx context.Context, c *client, what string, limit int, extra url.Values, segments ...string) ([]T, error) {
 	q := url.Values{"pagelen": {strconv.Itoa(c.pagelen)}}
+	for k, v := range extra {
+		q[k] = v
+	}
 	next := c.endpoint(q, segments...)
 	var out []T
 	seen := map[string]bool{}
@@ -270,6 +334,15 @@ type repository struct {
 	MainBranch *struct {
 		Name string `json:"name"`
 	} `json:"mainbranch"`
+	Links struct {
+		HTML struct {
+			Href string `json:"href"`
+		} `json:"html"`
+		Clone []struct {
+			Name string `json:"name"`
+			Href string `json:"href"`
+		} `json:"clone"`
+	} `json:"links"`
 }
 
 // branch is the part of a Bitbucket branch gitaccess reads.
@@ -283,10 +356,19 @@ type branch struct {
 
 // repositories lists the workspace's repositories this token can see.
 func (c *client) repositories(ctx context.Context, workspace string, limit int) ([]repository, error) {
-	return list[repository](ctx, c, "the repository list", limit, "repositories", workspace)
+	return c.repositoriesWhere(ctx, workspace, "", limit)
+}
+
+// repositoriesWhere lists them narrowed by a BBQL expression (empty: all).
+func (c *client) repositoriesWhere(ctx context.Context, workspace, bbql string, limit int) ([]repository, error) {
+	var q url.Values
+	if bbql != "" {
+		q = url.Values{"q": {bbql}}
+	}
+	return list[repository](ctx, c, "the repository list", limit, q, "repositories", workspace)
 }
 
 // branches lists a repository's branches.
 func (c *client) branches(ctx context.Context, workspace, slug string, limit int) ([]branch, error) {
-	return list[branch](ctx, c, "the branch list", limit, "repositories", workspace, slug, "refs", "branches")
+	return list[branch](ctx, c, "the branch list", limit, nil, "repositories", workspace, slug, "refs", "branches")
 }

@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,10 +40,26 @@ import (
 //     troubleshooting").
 //   - Lists are pages of {pagelen, values, page, size, next}; pagelen above
 //     100 is a 400 "Invalid pagelen" (seen on pullrequests, whose cap is 50).
+//     The next link keeps every query parameter, q included.
+//   - A repository's https clone link carries a user ("https://USER@
+//     bitbucket.org/ws/slug.git", contracts api/repository.get*.json).
+//   - Repository lists take q=full_name ~ "TEXT", BBQL's case-insensitive
+//     contains (API reference, "Filter and sort API objects"); the fake
+//     understands that one expression and nothing else.
+//   - GET .../src/{commit}/{path} answers a file's raw bytes with a
+//     Content-Type from the extension and Content-Disposition: attachment,
+//     and a directory (the root needs the trailing slash) with a page of
+//     commit_directory and commit_file entries (API reference, "Get file or
+//     directory contents"). {commit} is one path segment, a branch name or a
+//     commit hash, so a branch whose name has a slash cannot be read by name
+//     (BCLOUD-9969; reported by jenkinsci/bitbucket-branch-source-plugin#102
+//     and CenterForOpenScience/waterbutler#377).
 //
 // Unverified, and marked where coded: the X-RateLimit-Resource value, the
-// near-limit threshold, and what another workspace's listing shows a token.
-// Unlike Bitbucket, the fake serves nothing anonymously.
+// near-limit threshold, what another workspace's listing shows a token, the
+// user in clone links handed to an access token, the messages of a bad q and
+// of a missing commit or path, and format=meta (not reproduced). Unlike
+// Bitbucket, the fake serves nothing anonymously.
 //
 // Response bodies follow shared/contracts/bitbucket/api; a contract test
 // keeps them from drifting.
@@ -99,6 +117,8 @@ type bbToken struct {
 type bbRepo struct {
 	BitbucketRepo
 	hooks []*bbHook
+	// files maps branch → path → content.
+	files map[string]map[string][]byte
 }
 
 type bbHook struct {
@@ -130,6 +150,7 @@ func NewBitbucket() *Bitbucket {
 	m.HandleFunc("GET /2.0/repositories/{workspace}/{slug}", b.getRepo)
 	m.HandleFunc("GET /2.0/repositories/{workspace}/{slug}/refs/branches", b.listBranches)
 	m.HandleFunc("GET /2.0/repositories/{workspace}/{slug}/refs/branches/{name...}", b.getBranch)
+	m.HandleFunc("GET /2.0/repositories/{workspace}/{slug}/src/{rest...}", b.src)
 	m.HandleFunc("GET /2.0/repositories/{workspace}/{slug}/hooks", b.listHooks)
 	m.HandleFunc("POST /2.0/repositories/{workspace}/{slug}/hooks", b.createHook)
 	m.HandleFunc("GET /2.0/repositories/{workspace}/{slug}/hooks/{uid}", b.getHook)
@@ -162,7 +183,32 @@ func (b *Bitbucket) addRepoLocked(r BitbucketRepo) {
 		r.Branches = []string{r.MainBranch}
 	}
 	r.Branches = slices.Clone(r.Branches)
-	b.repos = append(b.repos, &bbRepo{BitbucketRepo: r})
+	b.repos = append(b.repos, &bbRepo{BitbucketRepo: r, files: map[string]map[string][]byte{}})
+}
+
+// SetFile puts content at path (slash-separated, no leading slash) on a
+// branch of a repository, adding the branch when missing. It panics on an
+// unknown repository: that is a broken test, not a provider answer.
+func (b *Bitbucket) SetFile(workspace, slug, branch, filePath string, content []byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.repoLocked(workspace, slug)
+	if r == nil {
+		panic("forgetest: SetFile on unknown repository " + workspace + "/" + slug)
+	}
+	if !slices.Contains(r.Branches, branch) {
+		r.Branches = append(r.Branches, branch)
+	}
+	if r.files[branch] == nil {
+		r.files[branch] = map[string][]byte{}
+	}
+	r.files[branch][strings.Trim(filePath, "/")] = slices.Clone(content)
+}
+
+// BranchHash is the commit a branch of the fake points at, as its branch
+// answers report it.
+func BranchHash(workspace, slug, branch string) string {
+	return bbHash(workspace + "/" + slug + "@" + branch)
 }
 
 // AddToken makes value a valid access token.
@@ -356,15 +402,60 @@ func (b *Bitbucket) listRepos(w http.ResponseWriter, r *http.Request) {
 	if tok == nil {
 		return
 	}
+	contains := ""
+	if q := r.URL.Query().Get("q"); q != "" {
+		s, ok := bbParseFullNameContains(q)
+		if !ok {
+			// Unverified wording; Bitbucket answers a query it cannot
+			// parse with a 400.
+			bbError(w, http.StatusBadRequest, "Invalid query: the fake understands only full_name ~ \"TEXT\"", nil)
+			return
+		}
+		contains = strings.ToLower(s)
+	}
 	// Unverified: what Bitbucket answers an access token asking about
 	// another workspace; the fake shows it nothing.
 	var vals []any
 	for _, repo := range b.repos {
-		if strings.EqualFold(repo.Workspace, r.PathValue("workspace")) && tok.sees(repo) {
+		full := strings.ToLower(repo.Workspace + "/" + repo.Slug)
+		if strings.EqualFold(repo.Workspace, r.PathValue("workspace")) && tok.sees(repo) && strings.Contains(full, contains) {
 			vals = append(vals, b.repoJSON(repo))
 		}
 	}
 	bbWritePage(w, r, vals)
+}
+
+// bbParseFullNameContains reads full_name ~ "TEXT", where TEXT escapes " and
+// \ with a backslash.
+func bbParseFullNameContains(q string) (string, bool) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(q), "full_name")
+	if !ok {
+		return "", false
+	}
+	rest, ok = strings.CutPrefix(strings.TrimSpace(rest), "~")
+	if !ok {
+		return "", false
+	}
+	rest, ok = strings.CutPrefix(strings.TrimSpace(rest), `"`)
+	if !ok {
+		return "", false
+	}
+	var out strings.Builder
+	for i := 0; i < len(rest); i++ {
+		switch c := rest[i]; c {
+		case '\\':
+			if i+1 == len(rest) {
+				return "", false
+			}
+			i++
+			out.WriteByte(rest[i])
+		case '"':
+			return out.String(), strings.TrimSpace(rest[i+1:]) == ""
+		default:
+			out.WriteByte(c)
+		}
+	}
+	return "", false
 }
 
 func (b *Bitbucket) getRepo(w http.ResponseWriter, r *http.Request) {
@@ -396,6 +487,112 @@ func (b *Bitbucket) getBranch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	bbWriteJSON(w, http.StatusOK, b.branchJSON(repo, name))
+}
+
+// src serves GET .../src/{commit}/{path}: the commit is the first segment
+// of the rest, as on Bitbucket.
+func (b *Bitbucket) src(w http.ResponseWriter, r *http.Request) {
+	_, repo := b.allow(w, r, "repository")
+	if repo == nil {
+		return
+	}
+	if r.URL.Query().Has("format") {
+		bbError(w, http.StatusNotImplemented, "the fake does not reproduce format=", nil)
+		return
+	}
+	commit, p, hasSlash := strings.Cut(r.PathValue("rest"), "/")
+	branch := repo.branchAt(commit)
+	if branch == "" || !hasSlash {
+		// Unverified wording. Without the slash after the commit the
+		// root is not listed (API reference: the trailing slash is
+		// required), which the fake answers as not found.
+		bbError(w, http.StatusNotFound, "Commit not found", nil)
+		return
+	}
+	full := repo.Workspace + "/" + repo.Slug
+	hash := BranchHash(repo.Workspace, repo.Slug, branch)
+	files := repo.files[branch]
+	if body, ok := files[p]; ok {
+		ct := mime.TypeByExtension(path.Ext(p))
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		w.Header().Set("Content-Type", ct)
+		w.Header().Set("Content-Disposition", `attachment; filename="`+path.Base(p)+`"`)
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+		return
+	}
+	dir := strings.TrimSuffix(p, "/")
+	prefix := dir + "/"
+	if dir == "" {
+		prefix = ""
+	}
+	type entry struct {
+		path string
+		dir  bool
+		size int
+	}
+	seen := map[string]bool{}
+	var entries []entry
+	for fp, body := range files {
+		rest, ok := strings.CutPrefix(fp, prefix)
+		if !ok {
+			continue
+		}
+		name, _, isDir := strings.Cut(rest, "/")
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		entries = append(entries, entry{path: prefix + name, dir: isDir, size: len(body)})
+	}
+	if len(entries) == 0 && dir != "" {
+		// Unverified wording.
+		bbError(w, http.StatusNotFound, "No such file or directory: "+dir, nil)
+		return
+	}
+	// Git keeps tree entries sorted by name; the listing follows the SCM.
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.path, b.path) })
+	api := bbAPI + "/repositories/" + full
+	vals := make([]any, 0, len(entries))
+	for _, e := range entries {
+		self := api + "/src/" + hash + "/" + e.path
+		v := bbTreeEntryJSON{Path: e.path, Type: "commit_file"}
+		v.Commit.Type, v.Commit.Hash = "commit", hash
+		v.Commit.Links.Self, v.Commit.Links.HTML = bbLink(api+"/commit/"+hash), bbLink(bbWeb+"/"+full+"/commits/"+hash)
+		if e.dir {
+			v.Type = "commit_directory"
+			self += "/"
+		} else {
+			v.Attributes, v.Size = &[]string{}, &e.size
+		}
+		v.Links.Self, v.Links.Meta = bbLink(self), bbLink(self+"?format=meta")
+		vals = append(vals, v)
+	}
+	bbWritePage(w, r, vals)
+}
+
+// branchAt resolves a src commit segment: a branch name, or the full or
+// abbreviated (7+ hex) hash of a branch head.
+func (r *bbRepo) branchAt(commit string) string {
+	if commit == "" {
+		return ""
+	}
+	for _, br := range r.Branches {
+		if br == commit {
+			return br
+		}
+	}
+	if len(commit) < 7 {
+		return ""
+	}
+	for _, br := range r.Branches {
+		if strings.HasPrefix(BranchHash(r.Workspace, r.Slug, br), strings.ToLower(commit)) {
+			return br
+		}
+	}
+	return ""
 }
 
 func (b *Bitbucket) listHooks(w http.ResponseWriter, r *http.Request) {
@@ -689,6 +886,27 @@ type bbBranchJSON struct {
 	Target               bbCommit `json:"target"`
 }
 
+// bbTreeEntryJSON is a commit_file or commit_directory as the API
+// reference's /src example shows it (no contract file holds one).
+type bbTreeEntryJSON struct {
+	Path  string `json:"path"`
+	Type  string `json:"type"`
+	Links struct {
+		Self bbHref `json:"self"`
+		Meta bbHref `json:"meta"`
+	} `json:"links"`
+	Commit struct {
+		Type  string `json:"type"`
+		Hash  string `json:"hash"`
+		Links struct {
+			Self bbHref `json:"self"`
+			HTML bbHref `json:"html"`
+		} `json:"links"`
+	} `json:"commit"`
+	Attributes *[]string `json:"attributes,omitempty"`
+	Size       *int      `json:"size,omitempty"`
+}
+
 // bbHookJSON is a webhook_subscription as api/hooks.get.json shows it.
 type bbHookJSON struct {
 	Type                 string   `json:"type"`
@@ -752,7 +970,9 @@ func (b *Bitbucket) repoJSON(r *bbRepo) bbRepoJSON {
 			Pullrequests: bbLink(api + "/pullrequests"), Commits: bbLink(api + "/commits"), Forks: bbLink(api + "/forks"),
 			Watchers: bbLink(api + "/watchers"), Branches: bbLink(api + "/refs/branches"), Tags: bbLink(api + "/refs/tags"),
 			Downloads: bbLink(api + "/downloads"), Source: bbLink(api + "/src"), Hooks: bbLink(api + "/hooks"),
-			Clone: []bbCloneLink{{"https", bbWeb + "/" + full + ".git"}, {"ssh", "git@bitbucket.org:" + full + ".git"}},
+			// The user Bitbucket names for an access token is unverified;
+			// the fake uses the workspace ID.
+			Clone: []bbCloneLink{{"https", "https://" + r.Workspace + "@bitbucket.org/" + full + ".git"}, {"ssh", "git@bitbucket.org:" + full + ".git"}},
 		},
 		Name:       r.Name,
 		Slug:       r.Slug,

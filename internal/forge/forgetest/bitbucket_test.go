@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -523,5 +525,138 @@ func TestBitbucketHooks(t *testing.T) {
 	}
 	if urls := bb.HookURLs("acme", "app"); len(urls) != 0 {
 		t.Errorf("hooks after delete: %v", urls)
+	}
+}
+
+func bbRaw(t *testing.T, c *http.Client, path, token string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest("GET", "https://api.bitbucket.org/2.0"+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, b
+}
+
+func TestBitbucketRepositoryQuery(t *testing.T) {
+	bb, c := bbSetup(t)
+	for i := range 12 {
+		bb.AddRepo(BitbucketRepo{Workspace: "acme", Slug: fmt.Sprintf("svc-%02d", i)})
+	}
+	bb.AddToken("wat", BitbucketToken{Kind: "workspace", Workspace: "acme", Scopes: []string{"repository"}})
+
+	// The next link keeps q, so every page is filtered.
+	var got []string
+	next := `/repositories/acme?pagelen=2&q=` + url.QueryEscape(`full_name ~ "ACME/SVC-0"`)
+	for next != "" {
+		a := bbDo(t, c, "GET", next, "wat", nil)
+		if a.status != http.StatusOK {
+			t.Fatalf("HTTP %d %v", a.status, a.body)
+		}
+		got = append(got, bbFullNames(t, a)...)
+		next, _ = a.obj(t)["next"].(string)
+	}
+	var want []string
+	for i := range 10 {
+		want = append(want, fmt.Sprintf("acme/svc-%02d", i))
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("full_name ~ (-want +got):\n%s", d)
+	}
+
+	a := bbDo(t, c, "GET", "/repositories/acme?q="+url.QueryEscape(`full_name ~ "a\"b"`), "wat", nil)
+	if a.status != http.StatusOK || len(bbFullNames(t, a)) != 0 {
+		t.Errorf("escaped quote: HTTP %d %v, want an empty page", a.status, a.body)
+	}
+	for _, q := range []string{`name ~ "app"`, `full_name ~ "app`, `full_name ~ "app" OR x`} {
+		if a := bbDo(t, c, "GET", "/repositories/acme?q="+url.QueryEscape(q), "wat", nil); a.status != http.StatusBadRequest {
+			t.Errorf("q=%s: HTTP %d, want 400", q, a.status)
+		}
+	}
+
+	// Clone links name a user, as Bitbucket's do.
+	a = bbDo(t, c, "GET", "/repositories/acme/app", "wat", nil)
+	clone := a.obj(t)["links"].(map[string]any)["clone"].([]any)[0].(map[string]any)
+	if clone["name"] != "https" || clone["href"] != "https://acme@bitbucket.org/acme/app.git" {
+		t.Errorf("https clone link = %v", clone)
+	}
+}
+
+func TestBitbucketSource(t *testing.T) {
+	bb, c := bbSetup(t)
+	bb.AddToken("rat", BitbucketToken{Kind: "repository", Workspace: "acme", Repository: "site", Scopes: []string{"repository"}})
+	bb.AddToken("hooks", BitbucketToken{Kind: "repository", Workspace: "acme", Repository: "site", Scopes: []string{"webhook"}})
+	bb.SetFile("acme", "site", "main", "Dockerfile", []byte("FROM main\n"))
+	bb.SetFile("acme", "site", "main", "deploy/app.yaml", []byte("app: 1\n"))
+	bb.SetFile("acme", "site", "main", "deploy/k8s/svc.yaml", []byte("svc: 1\n"))
+	bb.SetFile("acme", "site", "release/1.0", "Dockerfile", []byte("FROM release\n"))
+	for i := range 12 {
+		bb.SetFile("acme", "site", "main", fmt.Sprintf("many/f%02d.txt", i), []byte("x"))
+	}
+
+	status, h, body := bbRaw(t, c, "/repositories/acme/site/src/main/deploy/app.yaml", "rat")
+	if status != http.StatusOK || string(body) != "app: 1\n" {
+		t.Fatalf("file: HTTP %d %q", status, body)
+	}
+	if h.Get("Content-Type") != mime.TypeByExtension(".yaml") || !strings.HasPrefix(h.Get("Content-Disposition"), "attachment") {
+		t.Errorf("file headers: Content-Type %q, Content-Disposition %q", h.Get("Content-Type"), h.Get("Content-Disposition"))
+	}
+
+	// A commit is a branch name or a (possibly abbreviated) head hash; a
+	// branch name with a slash is not one segment, so it is not found.
+	hash := BranchHash("acme", "site", "release/1.0")
+	for path, want := range map[string]int{
+		"/repositories/acme/site/src/" + hash + "/Dockerfile":     http.StatusOK,
+		"/repositories/acme/site/src/" + hash[:7] + "/Dockerfile": http.StatusOK,
+		"/repositories/acme/site/src/release/1.0/Dockerfile":      http.StatusNotFound,
+		"/repositories/acme/site/src/release%2F1.0/Dockerfile":    http.StatusNotFound,
+		"/repositories/acme/site/src/main/nope":                   http.StatusNotFound,
+		"/repositories/acme/site/src/main":                        http.StatusNotFound,
+		"/repositories/acme/app/src/main/Dockerfile":              http.StatusNotFound,
+		"/repositories/acme/site/src/main/Dockerfile?format=meta": http.StatusNotImplemented,
+		"/repositories/acme/site/src/0000000000/Dockerfile":       http.StatusNotFound,
+	} {
+		if status, _, body := bbRaw(t, c, path, "rat"); status != want {
+			t.Errorf("%s: HTTP %d %s, want %d", path, status, body, want)
+		}
+	}
+	if status, _, _ := bbRaw(t, c, "/repositories/acme/site/src/main/Dockerfile", "hooks"); status != http.StatusForbidden {
+		t.Errorf("without the repository scope: HTTP %d, want 403", status)
+	}
+
+	type entry struct{ Path, Type string }
+	entries := func(a bbAnswer) []entry {
+		var out []entry
+		for _, v := range a.obj(t)["values"].([]any) {
+			m := v.(map[string]any)
+			out = append(out, entry{m["path"].(string), m["type"].(string)})
+		}
+		return out
+	}
+	a := bbDo(t, c, "GET", "/repositories/acme/site/src/main/", "rat", nil)
+	if d := cmp.Diff([]entry{{"Dockerfile", "commit_file"}, {"deploy", "commit_directory"}, {"many", "commit_directory"}}, entries(a)); d != "" {
+		t.Errorf("root listing (-want +got):\n%s", d)
+	}
+	a = bbDo(t, c, "GET", "/repositories/acme/site/src/main/deploy", "rat", nil)
+	if d := cmp.Diff([]entry{{"deploy/app.yaml", "commit_file"}, {"deploy/k8s", "commit_directory"}}, entries(a)); d != "" {
+		t.Errorf("deploy listing (-want +got):\n%s", d)
+	}
+	file := a.obj(t)["values"].([]any)[0].(map[string]any)
+	if file["size"] != 7.0 || file["attributes"] == nil || file["commit"].(map[string]any)["hash"] != BranchHash("acme", "site", "main") {
+		t.Errorf("file entry = %v", file)
+	}
+	// Listings are pages like any other (default pagelen 10).
+	a = bbDo(t, c, "GET", "/repositories/acme/site/src/main/many", "rat", nil)
+	if n := len(entries(a)); n != 10 || a.obj(t)["size"] != 12.0 || a.obj(t)["next"] == nil {
+		t.Errorf("first page of 12 entries: %d entries, size %v, next %v", n, a.obj(t)["size"], a.obj(t)["next"])
 	}
 }

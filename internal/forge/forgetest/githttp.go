@@ -101,6 +101,19 @@ type GitServer struct {
 	mu     sync.Mutex
 	grants map[string][]string // token → repository paths it sees
 	holds  map[string]*packHold
+	mounts map[string]http.Handler // path prefix → handler served instead of git
+}
+
+// Mount serves every path under prefix with h instead of git, so one host
+// can be both a provider's API (GitHub Enterprise's /api/v3, GitLab's
+// /api/v4) and its git server, as real self-hosted servers are.
+func (gs *GitServer) Mount(prefix string, h http.Handler) {
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	if gs.mounts == nil {
+		gs.mounts = map[string]http.Handler{}
+	}
+	gs.mounts[prefix] = h
 }
 
 // NewGitServer serves the bare repositories under dir (created as needed)
@@ -232,6 +245,15 @@ func splitGitPath(p string) (repo, rest string, ok bool) {
 }
 
 func (gs *GitServer) serve(w http.ResponseWriter, r *http.Request) {
+	gs.mu.Lock()
+	for prefix, h := range gs.mounts {
+		if strings.HasPrefix(r.URL.Path, prefix) {
+			gs.mu.Unlock()
+			h.ServeHTTP(w, r)
+			return
+		}
+	}
+	gs.mu.Unlock()
 	repo, rest, ok := splitGitPath(r.URL.Path)
 	if !ok {
 		http.Error(w, "Not Found", http.StatusNotFound)

@@ -77,6 +77,26 @@ type GitHubRepo struct {
 	// Files maps paths to contents; nil means a README.md. An empty,
 	// non-nil map is an empty repository.
 	Files map[string]string
+	// BranchFiles replaces Files on the branches it names, so a test can
+	// tell which ref was read.
+	BranchFiles map[string]map[string]string
+}
+
+// files is what a branch of the repository holds.
+func (r *GitHubRepo) files(branch string) map[string]string {
+	if f, ok := r.BranchFiles[branch]; ok {
+		return f
+	}
+	return r.Files
+}
+
+func (r *GitHubRepo) hasBranch(name string) bool {
+	return name == r.DefaultBranch || slices.Contains(r.Branches, name)
+}
+
+// githubBranchSHA is a stable commit id for a branch head.
+func githubBranchSHA(r *GitHubRepo, branch string) string {
+	return githubSHA(r.FullName + "\x00" + branch)
 }
 
 // GitHubHook is a repository webhook created through the fake.
@@ -140,6 +160,7 @@ func NewGitHub() *GitHub {
 	m.HandleFunc("GET /installation/repositories", g.listInstallationRepos)
 	m.HandleFunc("GET /repos/{owner}/{repo}", g.getRepo)
 	m.HandleFunc("GET /repos/{owner}/{repo}/branches", g.listBranches)
+	m.HandleFunc("GET /repos/{owner}/{repo}/branches/{branch...}", g.getBranch)
 	m.HandleFunc("GET /repos/{owner}/{repo}/contents", g.getContents)
 	m.HandleFunc("GET /repos/{owner}/{repo}/contents/{path...}", g.getContents)
 	m.HandleFunc("GET /repos/{owner}/{repo}/hooks", g.listHooks)
@@ -265,6 +286,9 @@ func (g *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &githubCtx{w: w, r: r}
 	p := r.URL.Path
+	// The escaped form goes on to the mux, so an escaped slash (go-github
+	// sends a branch feature/x as feature%2Fx) stays inside its segment.
+	rawPath := r.URL.EscapedPath()
 	if strings.HasPrefix(hostname, "api.") {
 		c.api = "https://" + host
 		c.web = "https://" + strings.TrimPrefix(host, "api.")
@@ -276,6 +300,7 @@ func (g *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p = rest
+		rawPath = strings.TrimPrefix(rawPath, "/api/v3")
 		c.api = "https://" + host + "/api/v3"
 		c.web = "https://" + host
 		w.Header().Set("X-GitHub-Enterprise-Version", "3.14.0")
@@ -341,7 +366,7 @@ func (g *GitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	inner := r.Clone(r.Context())
 	inner.URL.Path = p
-	inner.URL.RawPath = ""
+	inner.URL.RawPath = rawPath
 	g.mux.ServeHTTP(w, inner.WithContext(context.WithValue(r.Context(), githubCtxKey{}, c)))
 }
 
@@ -587,7 +612,7 @@ func (g *GitHub) listBranches(w http.ResponseWriter, r *http.Request) {
 	page, link := githubPage(c, len(names))
 	out := []any{}
 	for _, n := range names[page[0]:page[1]] {
-		sha := githubSHA(rp.FullName + "\x00" + n)
+		sha := githubBranchSHA(rp, n)
 		out = append(out, map[string]any{
 			"name":      n,
 			"commit":    map[string]any{"sha": sha, "url": c.api + "/repos/" + rp.FullName + "/commits/" + sha},
@@ -598,6 +623,73 @@ func (g *GitHub) listBranches(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Link", link)
 	}
 	githubJSON(w, http.StatusOK, out)
+}
+
+// getBranch answers GET /repos/{owner}/{repo}/branches/{branch}. GitHub
+// takes the branch with its slashes either escaped (%2F, as go-github
+// sends it) or not, which the {branch...} wildcard gives alike.
+func (g *GitHub) getBranch(w http.ResponseWriter, r *http.Request) {
+	c := githubFrom(r)
+	const doc = "https://docs.github.com/rest/branches/branches#get-a-branch"
+	rp := g.repo(c, doc)
+	if rp == nil || !c.readable(rp, doc) {
+		return
+	}
+	name := r.PathValue("branch")
+	if !rp.hasBranch(name) {
+		githubError(w, http.StatusNotFound, "Branch not found", doc)
+		return
+	}
+	sha := githubBranchSHA(rp, name)
+	self := c.api + "/repos/" + rp.FullName + "/branches/" + name
+	commitURL := c.api + "/repos/" + rp.FullName + "/commits/" + sha
+	tree := githubSHA("tree\x00" + rp.FullName + "\x00" + name)
+	who := map[string]any{"name": "Octo Cat", "email": "octo@example.com", "date": "2024-05-06T07:08:09Z"}
+	githubJSON(w, http.StatusOK, map[string]any{
+		"name": name,
+		"commit": map[string]any{
+			"sha": sha, "node_id": base64.StdEncoding.EncodeToString([]byte("06:Commit" + sha)),
+			"url": commitURL, "html_url": c.web + "/" + rp.FullName + "/commit/" + sha,
+			"comments_url": commitURL + "/comments",
+			"commit": map[string]any{
+				"author": who, "committer": who, "message": "Update " + name, "comment_count": 0,
+				"url":  c.api + "/repos/" + rp.FullName + "/git/commits/" + sha,
+				"tree": map[string]any{"sha": tree, "url": c.api + "/repos/" + rp.FullName + "/git/trees/" + tree},
+			},
+			// null: the commit's email belongs to no GitHub account.
+			"author": nil, "committer": nil, "parents": []any{},
+		},
+		"_links":    map[string]any{"self": self, "html": c.web + "/" + rp.FullName + "/tree/" + name},
+		"protected": false,
+		"protection": map[string]any{
+			"enabled":                false,
+			"required_status_checks": map[string]any{"enforcement_level": "off", "contexts": []any{}, "checks": []any{}},
+		},
+		"protection_url": self + "/protection",
+	})
+}
+
+// githubLargeFile is where the contents API stops sending a file's content
+// in JSON ("Between 1-100 MB: Only the raw or object custom media types
+// are supported", the description of repos/get-content).
+const githubLargeFile = 1 << 20
+
+// githubWantsRaw says whether Accept asks for the raw media type, in any
+// spelling GitHub takes: application/vnd.github.raw, its +json form, or
+// the versioned application/vnd.github.v3.raw.
+func githubWantsRaw(accept string) bool {
+	for _, part := range strings.Split(accept, ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		switch mt {
+		case "application/vnd.github.raw", "application/vnd.github.raw+json",
+			"application/vnd.github.v3.raw", "application/vnd.github.v3.raw+json":
+			return true
+		}
+	}
+	return false
 }
 
 func (g *GitHub) getContents(w http.ResponseWriter, r *http.Request) {
@@ -611,29 +703,42 @@ func (g *GitHub) getContents(w http.ResponseWriter, r *http.Request) {
 	if ref == "" {
 		ref = rp.DefaultBranch
 	}
-	if ref != rp.DefaultBranch && !slices.Contains(rp.Branches, ref) {
+	if !rp.hasBranch(ref) {
 		githubError(w, http.StatusNotFound, "No commit found for the ref "+ref, doc)
 		return
 	}
-	if len(rp.Files) == 0 {
+	files := rp.files(ref)
+	if len(files) == 0 {
 		githubError(w, http.StatusNotFound, "This repository is empty.", doc)
 		return
 	}
 	p := strings.Trim(r.PathValue("path"), "/")
-	if content, ok := rp.Files[p]; ok {
+	if content, ok := files[p]; ok {
+		if githubWantsRaw(r.Header.Get("Accept")) {
+			// Raw: the bytes themselves, whatever the file's size.
+			w.Header().Set("Content-Type", "application/vnd.github.raw; charset=utf-8")
+			w.Header().Set("X-GitHub-Media-Type", "github.v3; param=raw")
+			w.Header().Set("Content-Length", strconv.Itoa(len(content)))
+			w.WriteHeader(http.StatusOK)
+			_, _ = io.WriteString(w, content)
+			return
+		}
 		item := githubContentItem(c, rp, p, "file", len(content), githubBlobSHA(content), ref)
-		item["encoding"] = "base64"
-		item["content"] = githubBase64(content)
+		item["encoding"], item["content"] = "base64", githubBase64(content)
+		if len(content) > githubLargeFile {
+			item["encoding"], item["content"] = "none", ""
+		}
 		githubJSON(w, http.StatusOK, item)
 		return
 	}
-	// A directory: its immediate children.
+	// A directory (raw or not: directories have no raw form): its
+	// immediate children.
 	prefix := ""
 	if p != "" {
 		prefix = p + "/"
 	}
 	children := map[string]string{} // name -> "file" or "dir"
-	for f := range rp.Files {
+	for f := range files {
 		rest, ok := strings.CutPrefix(f, prefix)
 		if !ok {
 			continue
@@ -657,7 +762,7 @@ func (g *GitHub) getContents(w http.ResponseWriter, r *http.Request) {
 	for _, n := range names {
 		full := prefix + n
 		if children[n] == "file" {
-			out = append(out, githubContentItem(c, rp, full, "file", len(rp.Files[full]), githubBlobSHA(rp.Files[full]), ref))
+			out = append(out, githubContentItem(c, rp, full, "file", len(files[full]), githubBlobSHA(files[full]), ref))
 		} else {
 			out = append(out, githubContentItem(c, rp, full, "dir", 0, githubSHA("tree\x00"+rp.FullName+"\x00"+full), ref))
 		}
@@ -1101,7 +1206,18 @@ func (c *GitHubContract) Check(r *http.Request, reqBody []byte, status int, head
 	if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
 		return fmt.Errorf("request %s breaks the contract: %w", where, err)
 	}
-	if route.Operation.Responses.Status(status) == nil && route.Operation.Responses.Default() == nil {
+	if mt, _, _ := mime.ParseMediaType(header.Get("Content-Type")); mt == "application/vnd.github.raw" {
+		// The raw media type is in the operation's prose but not its
+		// responses (github/rest-api-description#6089), and a raw body is
+		// the file itself: there is no schema to hold it to, only the
+		// conditions GitHub sends it under.
+		if route.Operation.OperationID != "repos/get-content" || status != http.StatusOK {
+			return fmt.Errorf("response %s: status %d with a raw body, which only a 200 from repos/get-content has", where, status)
+		}
+		if !githubWantsRaw(r.Header.Get("Accept")) {
+			return fmt.Errorf("response %s: a raw body answers Accept %q, which did not ask for application/vnd.github.raw", where, r.Header.Get("Accept"))
+		}
+	} else if route.Operation.Responses.Status(status) == nil && route.Operation.Responses.Default() == nil {
 		if status < 400 {
 			return fmt.Errorf("response %s: status %d is not in the contract", where, status)
 		}

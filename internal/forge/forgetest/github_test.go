@@ -3,6 +3,7 @@ package forgetest_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -19,12 +20,15 @@ const (
 	ghPublicOnly  = "ghp_publicBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
 	ghFineGrained = "github_pat_11AAAAAAA0fineGrainedCCCCCCCCCCCCCCCCCCCCCC"
 	ghInstall     = "ghs_installationDDDDDDDDDDDDDDDDDDDDDDDDDD"
+
+	ghFineGrainedNoContents = "github_pat_11AAAAAAA0noContentsMMMMMMMMMMMMMMMMMMMMMMM"
 )
 
 // ghEnv is a fake GitHub behind the contract validator, over TLS.
 type ghEnv struct {
 	gh       *forgetest.GitHub
 	contract *forgetest.GitHubContract
+	srv      *forgetest.Server
 	client   *http.Client
 }
 
@@ -49,9 +53,11 @@ func newGHEnv(t *testing.T) *ghEnv {
 		Scopes: []string{"public_repo"}, Repos: []string{"octo/app", "octo/site"}})
 	gh.AddToken(ghFineGrained, forgetest.GitHubToken{Login: "octo", Kind: forgetest.GitHubFineGrained,
 		FineGrained: map[string]string{"contents": "read", "metadata": "read"}, Repos: []string{"octo/app"}})
+	gh.AddToken(ghFineGrainedNoContents, forgetest.GitHubToken{Login: "octo", Kind: forgetest.GitHubFineGrained,
+		FineGrained: map[string]string{"metadata": "read"}, Repos: []string{"octo/app"}})
 	gh.AddToken(ghInstall, forgetest.GitHubToken{Login: "octo", Kind: forgetest.GitHubApp,
 		FineGrained: map[string]string{"contents": "read", "metadata": "read", "repository_hooks": "write"}, Repos: []string{"octo/app"}})
-	return &ghEnv{gh: gh, contract: contract, client: client}
+	return &ghEnv{gh: gh, contract: contract, srv: srv, client: client}
 }
 
 type ghResp struct {
@@ -114,11 +120,16 @@ func TestGitHubFakeHonoursContract(t *testing.T) {
 		{"repo", "GET", api + "/repos/octo/app", ghClassic, "", 200},
 		{"private repo, public_repo scope", "GET", api + "/repos/octo/app", ghPublicOnly, "", 404},
 		{"branches", "GET", api + "/repos/octo/app/branches?per_page=100", ghClassic, "", 200},
+		{"branch", "GET", api + "/repos/octo/app/branches/dev", ghClassic, "", 200},
+		{"branch on GHES", "GET", ghes + "/repos/octo/app/branches/main", ghFineGrained, "", 200},
+		{"missing branch", "GET", api + "/repos/octo/app/branches/nope", ghClassic, "", 404},
+		{"branch of hidden repo", "GET", api + "/repos/octo/app/branches/main", ghPublicOnly, "", 404},
 		{"root contents", "GET", api + "/repos/octo/app/contents/", ghClassic, "", 200},
 		{"dir contents", "GET", api + "/repos/octo/app/contents/docs?ref=dev", ghClassic, "", 200},
 		{"file contents", "GET", api + "/repos/octo/app/contents/docs/guide.md", ghFineGrained, "", 200},
 		{"missing file", "GET", api + "/repos/octo/app/contents/nope.txt", ghClassic, "", 404},
 		{"unknown ref", "GET", api + "/repos/octo/app/contents/README.md?ref=nope", ghClassic, "", 404},
+		{"contents without permission", "GET", api + "/repos/octo/app/contents/README.md", ghFineGrainedNoContents, "", 403},
 		{"hooks", "GET", api + "/repos/octo/app/hooks?per_page=1", ghClassic, "", 200},
 		{"hooks without permission", "GET", api + "/repos/octo/app/hooks?per_page=1", ghFineGrained, "", 403},
 		{"hooks without scope", "GET", api + "/repos/octo/site/hooks", ghPublicOnly, "", 404},
@@ -297,7 +308,197 @@ func TestGitHubContractCatchesViolations(t *testing.T) {
 			t.Errorf("%s: no contract violation reported", tc.name)
 		}
 	}
+	// A raw body is GitHub's answer to a raw Accept on get-content only.
+	rawHeader := http.Header{"Content-Type": {"application/vnd.github.raw; charset=utf-8"}}
+	rawFile := get("https://api.github.com/repos/o/r/contents/README.md")
+	if err := c.Check(rawFile, nil, 200, rawHeader, []byte("hello")); err == nil {
+		t.Error("raw body without a raw Accept: no contract violation reported")
+	}
+	rawBranch := get("https://api.github.com/repos/o/r/branches/main")
+	rawBranch.Header.Set("Accept", "application/vnd.github.raw")
+	if err := c.Check(rawBranch, nil, 200, rawHeader, []byte("hello")); err == nil {
+		t.Error("raw body for a branch: no contract violation reported")
+	}
 	if c.Checked() != 0 {
 		t.Errorf("Checked() = %d after only violations", c.Checked())
 	}
+}
+
+// getWith is do with an Accept header.
+func (e *ghEnv) getWith(t *testing.T, url, token, accept string) ghResp {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ghResp{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// nextLink is the rel="next" URL of a Link header, or "".
+func nextLink(link string) string {
+	for _, part := range strings.Split(link, ",") {
+		u, rel, ok := strings.Cut(strings.TrimSpace(part), ";")
+		if ok && strings.TrimSpace(rel) == `rel="next"` {
+			return strings.Trim(u, "<>")
+		}
+	}
+	return ""
+}
+
+// TestGitHubFakePaginates walks the Link headers as a client would: every
+// item comes exactly once, pages hold per_page items (at most 100), and
+// the last page names no next.
+func TestGitHubFakePaginates(t *testing.T) {
+	e := newGHEnv(t)
+	var repos []string
+	for i := range 150 {
+		repos = append(repos, fmt.Sprintf("many/r%03d", i))
+	}
+	e.gh.AddToken("ghp_manyKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKK", forgetest.GitHubToken{Login: "many", Kind: forgetest.GitHubClassic, Scopes: []string{"repo"}, Repos: repos})
+	var branches []string
+	for i := range 229 {
+		branches = append(branches, fmt.Sprintf("b%03d", i))
+	}
+	e.gh.AddRepo(forgetest.GitHubRepo{FullName: "octo/app", Branches: branches})
+
+	walk := func(url, token string) (names []string, pages []int) {
+		for url != "" {
+			r := e.do(t, "GET", url, token, "")
+			if r.status != 200 {
+				t.Fatalf("GET %s = %d %s", url, r.status, r.body)
+			}
+			var items []struct {
+				Name     string `json:"name"`
+				FullName string `json:"full_name"`
+			}
+			if err := json.Unmarshal(r.body, &items); err != nil {
+				t.Fatal(err)
+			}
+			for _, it := range items {
+				if it.FullName == "" { // a branch
+					it.FullName = it.Name
+				}
+				names = append(names, it.FullName)
+			}
+			pages = append(pages, len(items))
+			url = nextLink(r.header.Get("Link"))
+		}
+		return names, pages
+	}
+	got, pages := walk("https://api.github.com/user/repos?per_page=100", "ghp_manyKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKK")
+	if diff := cmp.Diff(repos, got); diff != "" {
+		t.Errorf("repositories over every page (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]int{100, 50}, pages); diff != "" {
+		t.Errorf("repository page sizes (-want +got):\n%s", diff)
+	}
+	got, pages = walk("https://ghe.test/api/v3/repos/octo/app/branches?per_page=100", ghClassic)
+	if len(got) != 230 || got[0] != "b000" || got[229] != "main" {
+		t.Errorf("%d branches from %q to %q, want 230 from b000 to main", len(got), got[0], got[len(got)-1])
+	}
+	if diff := cmp.Diff([]int{100, 100, 30}, pages); diff != "" {
+		t.Errorf("branch page sizes (-want +got):\n%s", diff)
+	}
+	// Without per_page GitHub gives 30; above 100 it gives 100.
+	if _, pages := walk("https://api.github.com/user/repos", "ghp_manyKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKK"); len(pages) != 5 || pages[0] != 30 {
+		t.Errorf("default page sizes %v, want five pages of 30", pages)
+	}
+	if _, pages := walk("https://api.github.com/user/repos?per_page=500", "ghp_manyKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKK"); len(pages) != 2 {
+		t.Errorf("per_page=500 page sizes %v, want 100 and 50", pages)
+	}
+	if link := e.do(t, "GET", "https://api.github.com/user/repos?per_page=100&page=2", "ghp_manyKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKK", "").header.Get("Link"); !strings.Contains(link, `page=1&per_page=100>; rel="prev"`) || nextLink(link) != "" {
+		t.Errorf("last page Link = %q, want a prev and no next", link)
+	}
+	e.allChecked(t)
+}
+
+// allChecked fails the test unless every exchange went through the contract.
+func (e *ghEnv) allChecked(t *testing.T) {
+	t.Helper()
+	if got, want := e.contract.Checked(), len(e.srv.Requests()); got != want || want == 0 {
+		t.Errorf("contract validated %d of %d exchanges", got, want)
+	}
+}
+
+// TestGitHubFakeBrowses covers what the browsing adapter relies on:
+// branches one by one (slashes included), raw file bytes per ref,
+// directories staying JSON, large files, hidden private repositories and
+// fine-grained tokens without Contents.
+func TestGitHubFakeBrowses(t *testing.T) {
+	e := newGHEnv(t)
+	big := strings.Repeat("x", 1<<20+1)
+	e.gh.AddRepo(forgetest.GitHubRepo{
+		FullName: "octo/app", Branches: []string{"dev", "feature/login"},
+		Files:       map[string]string{"README.md": "hello\n", "docs/guide.md": "guide\n", "big.bin": big},
+		BranchFiles: map[string]map[string]string{"dev": {"README.md": "hello from dev\n"}},
+	})
+	e.gh.AddRepo(forgetest.GitHubRepo{FullName: "other/secret"})
+	const metaOnly = "github_pat_11AAAAAAA0metadataOnlyLLLLLLLLLLLLLLLLLLLLL"
+	e.gh.AddToken(metaOnly, forgetest.GitHubToken{Login: "octo", Kind: forgetest.GitHubFineGrained,
+		FineGrained: map[string]string{"metadata": "read"}, Repos: []string{"octo/app"}})
+	const api = "https://api.github.com/repos/"
+	const raw = "application/vnd.github.raw+json"
+
+	var branch struct {
+		Name   string `json:"name"`
+		Commit struct {
+			SHA string `json:"sha"`
+		} `json:"commit"`
+	}
+	for _, u := range []string{api + "octo/app/branches/feature%2Flogin", api + "octo/app/branches/feature/login"} {
+		r := e.do(t, "GET", u, ghClassic, "")
+		if err := json.Unmarshal(r.body, &branch); err != nil || r.status != 200 || branch.Name != "feature/login" || len(branch.Commit.SHA) != 40 {
+			t.Errorf("GET %s = %d %+v %v", u, r.status, branch, err)
+		}
+	}
+	if r := e.do(t, "GET", api+"octo/app/branches/nope", ghClassic, ""); r.status != 404 || !strings.Contains(string(r.body), "Branch not found") {
+		t.Errorf("missing branch = %d %s", r.status, r.body)
+	}
+
+	for _, c := range []struct{ url, accept, want string }{
+		{api + "octo/app/contents/README.md", raw, "hello\n"},
+		{api + "octo/app/contents/README.md?ref=dev", "application/vnd.github.raw", "hello from dev\n"},
+		{api + "octo/app/contents/README.md?ref=feature%2Flogin", "application/vnd.github.v3.raw", "hello\n"},
+	} {
+		r := e.getWith(t, c.url, ghClassic, c.accept)
+		if r.status != 200 || string(r.body) != c.want || r.header.Get("Content-Type") != "application/vnd.github.raw; charset=utf-8" {
+			t.Errorf("GET %s (Accept %s) = %d %q %q, want %q raw", c.url, c.accept, r.status, r.header.Get("Content-Type"), r.body, c.want)
+		}
+	}
+	if r := e.getWith(t, api+"octo/app/contents/docs", ghClassic, raw); r.status != 200 || !strings.HasPrefix(string(r.body), "[") {
+		t.Errorf("raw request for a directory = %d %s, want the JSON listing", r.status, r.body)
+	}
+	if r := e.getWith(t, api+"octo/app/contents/big.bin", ghClassic, raw); len(r.body) != len(big) {
+		t.Errorf("raw large file: %d bytes, want %d", len(r.body), len(big))
+	}
+	var large map[string]any
+	if r := e.do(t, "GET", api+"octo/app/contents/big.bin", ghClassic, ""); json.Unmarshal(r.body, &large) != nil || large["encoding"] != "none" || large["content"] != "" {
+		t.Errorf("JSON for a file over 1 MB: encoding %v, want none and no content", large["encoding"])
+	}
+
+	// A private repository the token was not given is not there at all.
+	if r := e.do(t, "GET", api+"other/secret", ghClassic, ""); r.status != 404 {
+		t.Errorf("unlisted private repository = %d, want 404", r.status)
+	}
+	denied := e.getWith(t, api+"octo/app/contents/README.md", metaOnly, raw)
+	if denied.status != 403 || denied.header.Get("X-Accepted-GitHub-Permissions") != "contents=read" {
+		t.Errorf("fine-grained without contents = %d %q", denied.status, denied.header.Get("X-Accepted-GitHub-Permissions"))
+	}
+	if r := e.do(t, "GET", api+"octo/app", metaOnly, ""); r.status != 200 {
+		t.Errorf("metadata is enough for the repository itself: %d", r.status)
+	}
+	e.allChecked(t)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // GitLab is a fake GitLab REST API (v4) for one instance. Its answers are
@@ -99,6 +100,7 @@ type glGroup struct {
 	id       int
 	path     string
 	fullPath string
+	parent   *glGroup // nil for a top-level group
 	created  time.Time
 }
 
@@ -107,7 +109,8 @@ type glProject struct {
 	path          string
 	group         *glGroup
 	created       time.Time
-	defaultBranch string
+	defaultBranch string                       // "" for an empty repository
+	visibility    string                       // private, internal or public
 	branches      map[string]string            // name -> commit sha
 	files         map[string]map[string]string // ref -> file path -> content
 	hooks         []*glHook
@@ -258,7 +261,37 @@ func (g *GitLab) SetBranch(project, branch, sha string) {
 	g.projectLocked(project).branches[branch] = sha
 }
 
-// SetFile stores content at path for ref (a branch name or commit sha).
+// SetVisibility makes project ("group/name") "private" (the default),
+// "internal" (any signed-in user sees it) or "public".
+func (g *GitLab) SetVisibility(project, visibility string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch visibility {
+	case "private", "internal", "public":
+	default:
+		panic(fmt.Sprintf("forgetest: GitLab visibility %q is not private, internal or public", visibility))
+	}
+	g.projectLocked(project).visibility = visibility
+}
+
+// SetDefaultBranch makes branch the project's default, creating it if
+// needed. An empty branch makes the repository empty: no branches, and
+// default_branch null as GitLab reports it then.
+func (g *GitLab) SetDefaultBranch(project, branch string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p := g.projectLocked(project)
+	p.defaultBranch = branch
+	if branch == "" {
+		p.branches = map[string]string{}
+		return
+	}
+	if _, ok := p.branches[branch]; !ok {
+		p.branches[branch] = fmt.Sprintf("%040x", len(p.branches)+1000*p.id)
+	}
+}
+
+// SetFile stores content at path for ref (a branch name, tag or commit sha).
 func (g *GitLab) SetFile(project, ref, path, content string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -311,24 +344,55 @@ func (g *GitLab) projectLocked(fullPath string) *glProject {
 	if i <= 0 || i == len(fullPath)-1 {
 		panic(fmt.Sprintf("forgetest: GitLab project %q is not group/name", fullPath))
 	}
-	groupPath := fullPath[:i]
-	grp, ok := g.groups[groupPath]
-	if !ok {
-		grp = &glGroup{id: g.newID(), path: groupPath[strings.LastIndex(groupPath, "/")+1:], fullPath: groupPath, created: glEpoch}
-		g.groups[groupPath] = grp
-	}
+	grp := g.groupLocked(fullPath[:i])
 	p := &glProject{id: g.newID(), path: fullPath[i+1:], group: grp, created: glEpoch,
-		defaultBranch: "main", files: map[string]map[string]string{}}
+		defaultBranch: "main", visibility: "private", files: map[string]map[string]string{}}
 	p.branches = map[string]string{"main": fmt.Sprintf("%040x", p.id)}
 	g.projects[fullPath] = p
 	g.projectsByID[p.id] = p
 	return p
 }
 
-// access is the user's role on p: the higher of project and group
-// membership, as GitLab computes it; 0 means none.
+// groupLocked finds or makes the group at fullPath and its ancestors
+// (subgroups: "acme/platform/tools").
+func (g *GitLab) groupLocked(fullPath string) *glGroup {
+	if grp, ok := g.groups[fullPath]; ok {
+		return grp
+	}
+	var parent *glGroup
+	name := fullPath
+	if i := strings.LastIndex(fullPath, "/"); i >= 0 {
+		parent, name = g.groupLocked(fullPath[:i]), fullPath[i+1:]
+	}
+	grp := &glGroup{id: g.newID(), path: name, fullPath: fullPath, parent: parent, created: glEpoch}
+	g.groups[fullPath] = grp
+	return grp
+}
+
+// access is the user's role on p: the highest of its project membership
+// and its membership of p's group or any ancestor (subgroups inherit), as
+// GitLab computes it; 0 means none.
 func (u *glUser) access(p *glProject) int {
-	return max(u.projects[p.id], u.groups[p.group.id])
+	level := u.projects[p.id]
+	for grp := p.group; grp != nil; grp = grp.parent {
+		level = max(level, u.groups[grp.id])
+	}
+	return level
+}
+
+// sees says whether u may see p at all: a member, or any signed-in user
+// for an internal or public project (ProjectPolicy :read_project).
+func (u *glUser) sees(p *glProject) bool {
+	return u.access(p) > 0 || p.visibility != "private"
+}
+
+// readsCode says whether u may read p's code (:read_code, :download_code):
+// Reporter on a private project, anyone who sees an internal or public one.
+func (u *glUser) readsCode(p *glProject) bool {
+	if p.visibility == "private" {
+		return u.access(p) >= glReporter
+	}
+	return true
 }
 
 // Scope sets GitLab accepts per endpoint (allow_access_with_scope): every
@@ -419,6 +483,10 @@ func (g *GitLab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case len(seg) == 4 && seg[0] == "projects" && seg[2] == "repository" && seg[3] == "branches":
 		if !route(http.MethodGet, 4, glReadAPI, g.listBranches) {
+			glError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
+		}
+	case len(seg) == 5 && seg[0] == "projects" && seg[2] == "repository" && seg[3] == "branches":
+		if !route(http.MethodGet, 5, glReadAPI, g.getBranch) {
 			glError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
 		}
 	case len(seg) == 6 && seg[0] == "projects" && seg[2] == "repository" && seg[3] == "files" && seg[5] == "raw":
@@ -584,7 +652,7 @@ func (g *GitLab) associations(w http.ResponseWriter, r *http.Request, t *glToken
 			"id":              grp.id,
 			"web_url":         g.webURL(r) + "/groups/" + grp.fullPath,
 			"name":            grp.path,
-			"parent_id":       nil,
+			"parent_id":       grp.parentID(),
 			"organization_id": 1,
 			"access_levels":   u.groups[grp.id],
 			"visibility":      "private",
@@ -603,17 +671,41 @@ func (g *GitLab) associations(w http.ResponseWriter, r *http.Request, t *glToken
 			"id":                  p.id,
 			"description":         "",
 			"name":                p.path,
-			"name_with_namespace": p.group.path + " / " + p.path,
+			"name_with_namespace": p.group.fullName() + " / " + p.path,
 			"path":                p.path,
 			"path_with_namespace": p.group.fullPath + "/" + p.path,
 			"created_at":          glTime(p.created),
 			"access_levels":       map[string]any{"project_access_level": pl, "group_access_level": gl},
-			"visibility":          "private",
+			"visibility":          p.visibility,
 			"web_url":             g.webURL(r) + "/" + p.group.fullPath + "/" + p.path,
 			"namespace":           g.namespaceJSON(r, p.group),
 		})
 	}
 	glJSON(w, http.StatusOK, map[string]any{"groups": groups, "projects": projects})
+}
+
+// parentID is the parent group's id, nil (JSON null) at the top.
+func (grp *glGroup) parentID() any {
+	if grp.parent == nil {
+		return nil
+	}
+	return grp.parent.id
+}
+
+// fullName is GitLab's full_name: the names along the path, " / "-joined.
+func (grp *glGroup) fullName() string {
+	if grp.parent == nil {
+		return grp.path
+	}
+	return grp.parent.fullName() + " / " + grp.path
+}
+
+// glNullable is s, or JSON null when empty.
+func glNullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 func (g *GitLab) namespaceJSON(r *http.Request, grp *glGroup) map[string]any {
@@ -623,7 +715,7 @@ func (g *GitLab) namespaceJSON(r *http.Request, grp *glGroup) map[string]any {
 		"path":       grp.path,
 		"kind":       "group",
 		"full_path":  grp.fullPath,
-		"parent_id":  nil,
+		"parent_id":  grp.parentID(),
 		"avatar_url": nil,
 		"web_url":    g.webURL(r) + "/groups/" + grp.fullPath,
 	}
@@ -637,65 +729,222 @@ func (g *GitLab) projectJSON(r *http.Request, u *glUser, p *glProject) map[strin
 	if lvl, ok := u.projects[p.id]; ok {
 		projectAccess = map[string]any{"access_level": lvl, "notification_level": 3}
 	}
-	if lvl, ok := u.groups[p.group.id]; ok {
+	if lvl := u.access(p); lvl > u.projects[p.id] {
 		groupAccess = map[string]any{"access_level": lvl, "notification_level": 3}
 	}
 	return map[string]any{
 		"id":                  p.id,
 		"description":         "",
 		"name":                p.path,
-		"name_with_namespace": p.group.path + " / " + p.path,
+		"name_with_namespace": p.group.fullName() + " / " + p.path,
 		"path":                p.path,
 		"path_with_namespace": p.group.fullPath + "/" + p.path,
 		"created_at":          glTime(p.created),
-		"default_branch":      p.defaultBranch,
+		"default_branch":      glNullable(p.defaultBranch),
 		"ssh_url_to_repo":     "git@" + r.Host + ":" + p.group.fullPath + "/" + p.path + ".git",
 		"http_url_to_repo":    web + ".git",
 		"web_url":             web,
-		"visibility":          "private",
+		"visibility":          p.visibility,
 		"archived":            false,
-		"empty_repo":          false,
+		"empty_repo":          p.defaultBranch == "",
 		"last_activity_at":    glTime(p.created),
 		"namespace":           g.namespaceJSON(r, p.group),
 		"permissions":         map[string]any{"project_access": projectAccess, "group_access": groupAccess},
 	}
 }
 
-func (g *GitLab) listProjects(w http.ResponseWriter, r *http.Request, t *glToken, _ []string) {
-	all := g.visibleProjects(t.user, glIntParam(r, "min_access_level", 0))
-	page, perPage := glIntParam(r, "page", 1), min(glIntParam(r, "per_page", 20), 100)
-	lo := min((page-1)*perPage, len(all))
-	hi := min(lo+perPage, len(all))
-	h := w.Header()
-	h.Set("X-Page", strconv.Itoa(page))
-	h.Set("X-Per-Page", strconv.Itoa(perPage))
-	h.Set("X-Total", strconv.Itoa(len(all)))
-	h.Set("X-Total-Pages", strconv.Itoa(max(1, (len(all)+perPage-1)/perPage)))
-	if hi < len(all) {
-		h.Set("X-Next-Page", strconv.Itoa(page+1))
-	} else {
-		h.Set("X-Next-Page", "")
+// glMaxCount is Kaminari's MAX_COUNT_LIMIT: past it GitLab stops counting
+// and drops X-Total, X-Total-Pages and the "last" link.
+const glMaxCount = 10000
+
+// glOffsetLimit is GitLab's default offset_pagination_limit for projects:
+// deeper offsets answer 405 (lib/api/helpers/pagination_strategies.rb).
+const glOffsetLimit = 50000
+
+// glPageHref is a page link as GitLab builds it: this request's URL and
+// params, route params (id) included, merged with set, keys sorted
+// (Rails' to_query).
+func (g *GitLab) glPageHref(r *http.Request, routeID string, set map[string]string) string {
+	q := r.URL.Query()
+	if routeID != "" {
+		q.Set("id", routeID)
 	}
+	for k, v := range set {
+		q.Set(k, v)
+	}
+	return "https://" + r.Host + r.URL.EscapedPath() + "?" + q.Encode()
+}
+
+// glOffsetPage writes GitLab's offset pagination headers
+// (Gitlab::Pagination::OffsetHeaderBuilder) for page of a list of total
+// items and returns the bounds of that page.
+func (g *GitLab) glOffsetPage(w http.ResponseWriter, r *http.Request, routeID string, total int) (lo, hi int) {
+	page, perPage := glIntParam(r, "page", 1), min(glIntParam(r, "per_page", 20), 100)
+	lo = min((page-1)*perPage, total)
+	hi = min(lo+perPage, total)
+	counted := total <= glMaxCount
+	totalPages := max(1, (total+perPage-1)/perPage)
+	href := func(n int) string {
+		return g.glPageHref(r, routeID, map[string]string{"page": strconv.Itoa(n), "per_page": strconv.Itoa(perPage)})
+	}
+	var next, prev string
+	var links []string
+	if page > 1 {
+		prev = strconv.Itoa(page - 1)
+		links = append(links, fmt.Sprintf(`<%s>; rel="prev"`, href(page-1)))
+	}
+	if hi < total {
+		next = strconv.Itoa(page + 1)
+		links = append(links, fmt.Sprintf(`<%s>; rel="next"`, href(page+1)))
+	}
+	links = append(links, fmt.Sprintf(`<%s>; rel="first"`, href(1)))
+	if counted {
+		links = append(links, fmt.Sprintf(`<%s>; rel="last"`, href(totalPages)))
+	}
+	h := w.Header()
+	h.Set("X-Per-Page", strconv.Itoa(perPage))
+	h.Set("X-Page", strconv.Itoa(page))
+	h.Set("X-Next-Page", next)
+	h.Set("X-Prev-Page", prev)
+	h.Set("Link", strings.Join(links, ", "))
+	if counted {
+		h.Set("X-Total", strconv.Itoa(total))
+		h.Set("X-Total-Pages", strconv.Itoa(totalPages))
+	}
+	return lo, hi
+}
+
+// glSearch matches like Gitlab::SQL::Pattern: a substring, ignoring case,
+// from MIN_CHARS_FOR_PARTIAL_MATCHING (3) characters; the whole value below.
+func glSearch(query string, values ...string) bool {
+	q := strings.ToLower(query)
+	for _, v := range values {
+		v = strings.ToLower(v)
+		if utf8.RuneCountInString(q) >= 3 && strings.Contains(v, q) || v == q {
+			return true
+		}
+	}
+	return false
+}
+
+// listProjects is GET /projects (lib/api/projects.rb): the projects the
+// user sees, or with membership=true those it is a member of; search
+// matches path and name, and with search_namespaces the full path too.
+// Pages are offset (default order created_at desc; all fake projects share
+// one created_at, so id desc) or, with pagination=keyset and order_by=id,
+// keyset: a Link rel="next" carrying id_after/id_before whenever the page
+// held anything (Gitlab::Pagination::Keyset::Pager).
+func (g *GitLab) listProjects(w http.ResponseWriter, r *http.Request, t *glToken, _ []string) {
+	q := r.URL.Query()
+	membership := q.Get("membership") == "true"
+	minLevel := glIntParam(r, "min_access_level", 0)
+	search := q.Get("search")
+	var all []*glProject
+	for _, p := range g.projectsByID {
+		switch {
+		case !t.user.sees(p), membership && t.user.access(p) == 0, minLevel > 0 && t.user.access(p) < minLevel:
+			continue
+		case search != "":
+			fields := []string{p.path}
+			if q.Get("search_namespaces") == "true" {
+				fields = append(fields, p.group.fullPath+"/"+p.path, p.group.fullName()+" / "+p.path)
+			}
+			if !glSearch(search, fields...) {
+				continue
+			}
+		}
+		all = append(all, p)
+	}
+	orderBy, sortDir := q.Get("order_by"), q.Get("sort")
+	if orderBy == "" {
+		orderBy = "created_at"
+	}
+	switch orderBy {
+	case "id", "created_at":
+	case "name", "path", "updated_at", "last_activity_at", "similarity", "star_count":
+		glError(w, http.StatusNotImplemented, "forgetest: order_by="+orderBy+" is not modelled")
+		return
+	default:
+		glError(w, http.StatusBadRequest, "order_by does not have a valid value")
+		return
+	}
+	asc := sortDir == "asc"
+	sort.Slice(all, func(i, j int) bool {
+		if asc {
+			return all[i].id < all[j].id
+		}
+		return all[i].id > all[j].id
+	})
+
+	if q.Get("pagination") == "keyset" {
+		if orderBy != "id" {
+			glError(w, http.StatusMethodNotAllowed, "Keyset pagination is not yet available for this type of request")
+			return
+		}
+		after, before := glIntParam(r, "id_after", 0), glIntParam(r, "id_before", 0)
+		perPage := min(glIntParam(r, "per_page", 20), 100)
+		var page []*glProject
+		for _, p := range all {
+			if after > 0 && p.id <= after || before > 0 && p.id >= before {
+				continue
+			}
+			if len(page) == perPage {
+				break
+			}
+			page = append(page, p)
+		}
+		if len(page) > 0 {
+			last := page[len(page)-1].id
+			key := "id_before"
+			if asc {
+				key = "id_after"
+			}
+			w.Header().Set("Link", fmt.Sprintf(`<%s>; rel="next"`, g.glPageHref(r, "", map[string]string{key: strconv.Itoa(last)})))
+		}
+		g.writeProjects(w, r, t, page)
+		return
+	}
+	if glIntParam(r, "page", 1)*min(glIntParam(r, "per_page", 20), 100) > glOffsetLimit {
+		glError(w, http.StatusMethodNotAllowed, fmt.Sprintf("Offset pagination has a maximum allowed offset of %d for requests that return objects of type Project. Remaining records can be retrieved using keyset pagination.", glOffsetLimit))
+		return
+	}
+	lo, hi := g.glOffsetPage(w, r, "", len(all))
+	g.writeProjects(w, r, t, all[lo:hi])
+}
+
+func (g *GitLab) writeProjects(w http.ResponseWriter, r *http.Request, t *glToken, page []*glProject) {
 	out := []any{}
-	for _, p := range all[lo:hi] {
+	for _, p := range page {
 		out = append(out, g.projectJSON(r, t.user, p))
 	}
 	glJSON(w, http.StatusOK, out)
 }
 
 // userProject finds the project named by an id or URL-encoded path that t
-// can see at least at level; it writes GitLab's answer and returns nil when
-// it cannot: 404 when the project is invisible, 403 when the role is short.
+// can see and, when level > 0, holds level on; it writes GitLab's answer
+// and returns nil when it cannot: 404 when the project is invisible, 403
+// when the role is short.
 func (g *GitLab) userProject(w http.ResponseWriter, t *glToken, id string, level int) *glProject {
 	p, ok := g.projects[id]
 	if n, err := strconv.Atoi(id); err == nil {
 		p, ok = g.projectsByID[n]
 	}
-	if !ok || t.user.access(p) == 0 {
+	if !ok || !t.user.sees(p) {
 		glMessage(w, http.StatusNotFound, "404 Project Not Found")
 		return nil
 	}
 	if t.user.access(p) < level {
+		glMessage(w, http.StatusForbidden, "403 Forbidden")
+		return nil
+	}
+	return p
+}
+
+// codeProject is userProject for reading code (authorize_read_code!):
+// 403 when the user sees the project but may not read its repository.
+func (g *GitLab) codeProject(w http.ResponseWriter, t *glToken, id string) *glProject {
+	p := g.userProject(w, t, id, 0)
+	if p != nil && !t.user.readsCode(p) {
 		glMessage(w, http.StatusForbidden, "403 Forbidden")
 		return nil
 	}
@@ -714,9 +963,40 @@ const (
 	glMaintainer = 40
 )
 
+// branchJSON is GitLab's branch entity (API::Entities::Branch), shaped like
+// contracts/gitlab/api/branches.list.json.
+func (g *GitLab) branchJSON(r *http.Request, t *glToken, p *glProject, n string) map[string]any {
+	sha := p.branches[n]
+	return map[string]any{
+		"name":                 n,
+		"merged":               false,
+		"protected":            n == p.defaultBranch,
+		"default":              n == p.defaultBranch,
+		"developers_can_push":  false,
+		"developers_can_merge": false,
+		"can_push":             t.user.access(p) >= glDeveloper,
+		"web_url":              g.webURL(r) + "/" + p.group.fullPath + "/" + p.path + "/-/tree/" + n,
+		"commit": map[string]any{
+			"author_email":    "dev@example.com",
+			"author_name":     "Dev",
+			"authored_date":   glTime(p.created),
+			"committed_date":  glTime(p.created),
+			"committer_email": "dev@example.com",
+			"committer_name":  "Dev",
+			"id":              sha,
+			"short_id":        sha[:min(8, len(sha))],
+			"title":           "Update " + n,
+			"message":         "Update " + n,
+			"parent_ids":      []string{fmt.Sprintf("%040x", 0)},
+		},
+	}
+}
+
+// listBranches is GET /projects/:id/repository/branches, sorted by name,
+// in offset pages (Kaminari over the branch list, as GitLab pages it
+// without the branch_list_keyset_pagination flag).
 func (g *GitLab) listBranches(w http.ResponseWriter, r *http.Request, t *glToken, seg []string) {
-	// Reading code (download_code) needs Reporter on a private project.
-	p := g.userProject(w, t, seg[1], glReporter)
+	p := g.codeProject(w, t, seg[1])
 	if p == nil {
 		return
 	}
@@ -725,61 +1005,76 @@ func (g *GitLab) listBranches(w http.ResponseWriter, r *http.Request, t *glToken
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	lo, hi := g.glOffsetPage(w, r, seg[1], len(names))
 	out := []any{}
-	for _, n := range names {
-		sha := p.branches[n]
-		out = append(out, map[string]any{
-			"name":                 n,
-			"merged":               false,
-			"protected":            n == p.defaultBranch,
-			"default":              n == p.defaultBranch,
-			"developers_can_push":  false,
-			"developers_can_merge": false,
-			"can_push":             t.user.access(p) >= glDeveloper,
-			"web_url":              g.webURL(r) + "/" + p.group.fullPath + "/" + p.path + "/-/tree/" + n,
-			"commit": map[string]any{
-				"author_email":    "dev@example.com",
-				"author_name":     "Dev",
-				"authored_date":   glTime(p.created),
-				"committed_date":  glTime(p.created),
-				"committer_email": "dev@example.com",
-				"committer_name":  "Dev",
-				"id":              sha,
-				"short_id":        sha[:min(8, len(sha))],
-				"title":           "Update " + n,
-				"message":         "Update " + n,
-				"parent_ids":      []string{fmt.Sprintf("%040x", 0)},
-			},
-		})
+	for _, n := range names[lo:hi] {
+		out = append(out, g.branchJSON(r, t, p, n))
 	}
 	glJSON(w, http.StatusOK, out)
 }
 
-func (g *GitLab) rawFile(w http.ResponseWriter, r *http.Request, t *glToken, seg []string) {
-	p := g.userProject(w, t, seg[1], glReporter)
+// getBranch is GET /projects/:id/repository/branches/:branch, the branch
+// name URL-encoded (a slash as %2F).
+func (g *GitLab) getBranch(w http.ResponseWriter, r *http.Request, t *glToken, seg []string) {
+	p := g.codeProject(w, t, seg[1])
 	if p == nil {
 		return
 	}
-	ref := r.URL.Query().Get("ref")
-	if ref == "" {
+	if _, ok := p.branches[seg[4]]; !ok {
+		glMessage(w, http.StatusNotFound, "404 Branch Not Found")
+		return
+	}
+	glJSON(w, http.StatusOK, g.branchJSON(r, t, p, seg[4]))
+}
+
+// rawFile is GET /projects/:id/repository/files/:file_path/raw
+// (lib/api/files.rb): ref is optional (HEAD, the default branch, when
+// absent; blank is refused), an unknown ref is "404 Commit Not Found", a
+// missing file "404 File Not Found", and the answer carries blob_data as
+// X-Gitlab-* headers.
+func (g *GitLab) rawFile(w http.ResponseWriter, r *http.Request, t *glToken, seg []string) {
+	p := g.codeProject(w, t, seg[1])
+	if p == nil {
+		return
+	}
+	q := r.URL.Query()
+	ref, given := q.Get("ref"), q.Has("ref")
+	if given && ref == "" {
+		glError(w, http.StatusBadRequest, "ref is empty")
+		return
+	}
+	if !given {
 		ref = p.defaultBranch
 	}
-	files, ok := p.files[ref]
-	if !ok { // a commit sha: the files of the branch pointing at it
-		for name, sha := range p.branches {
-			if sha == ref {
-				files = p.files[name]
+	files, known := p.files[ref]
+	sha, isBranch := p.branches[ref]
+	known = known || isBranch
+	if !known { // a commit sha: the files of the branch pointing at it
+		for name, s := range p.branches {
+			if s == ref {
+				files, known, sha = p.files[name], true, s
 			}
 		}
+	}
+	if !known || ref == "" {
+		glMessage(w, http.StatusNotFound, "404 Commit Not Found")
+		return
 	}
 	content, ok := files[seg[4]]
 	if !ok {
 		glMessage(w, http.StatusNotFound, "404 File Not Found")
 		return
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Gitlab-File-Path", seg[4])
-	w.Header().Set("X-Gitlab-Ref", ref)
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Gitlab-File-Name", seg[4][strings.LastIndex(seg[4], "/")+1:])
+	h.Set("X-Gitlab-File-Path", seg[4])
+	h.Set("X-Gitlab-Size", strconv.Itoa(len(content)))
+	h.Set("X-Gitlab-Encoding", "base64")
+	if given {
+		h.Set("X-Gitlab-Ref", ref)
+	}
+	h.Set("X-Gitlab-Commit-Id", sha)
 	_, _ = fmt.Fprint(w, content)
 }
 

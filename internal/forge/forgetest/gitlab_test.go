@@ -429,6 +429,12 @@ func TestGitLabContract(t *testing.T) {
 		{"GET /user", c.get("user", "tok-group").json(t), glExample(t, "user.get-single-user.docs-example.json"), false},
 		{"GET /projects/:id/repository/branches", c.get("projects/acme%2Fweb/repository/branches", "tok-group").json(t),
 			glExample(t, "branches.list.json"), false},
+		// One branch is the list's element; the client library's older
+		// fixture lacks web_url: a subset.
+		{"GET /projects/:id/repository/branches/:branch", c.get("projects/acme%2Fweb/repository/branches/feature", "tok-group").json(t),
+			glExample(t, "branches.list.json").([]any)[0], false},
+		{"GET /projects/:id/repository/branches/:branch (client fixture)", c.get("projects/acme%2Fweb/repository/branches/feature", "tok-group").json(t),
+			glExample(t, "branch.get.json"), true},
 		{"POST /projects/:id/hooks", created.json(t), hook, false},
 		{"GET /projects/:id/hooks", c.get("projects/acme%2Fweb/hooks", "tok-group").json(t), []any{hook}, false},
 	}
@@ -470,5 +476,236 @@ func TestGitLabContractCopiesMatch(t *testing.T) {
 		if !bytes.Equal(mine, theirs) {
 			t.Errorf("%s differs from shared/contracts/gitlab/%s; copy it again", p, rel)
 		}
+	}
+}
+
+// glNames lists path_with_namespace of a JSON array of projects.
+func glNames(t *testing.T, a glAnswer) []string {
+	t.Helper()
+	if a.status != http.StatusOK {
+		t.Fatalf("status %d: %s", a.status, a.body)
+	}
+	out := []string{}
+	for _, p := range a.json(t).([]any) {
+		out = append(out, p.(map[string]any)["path_with_namespace"].(string))
+	}
+	return out
+}
+
+func glHeaders(a glAnswer, keys ...string) map[string]string {
+	out := map[string]string{}
+	for _, k := range keys {
+		if vs, ok := a.header[http.CanonicalHeaderKey(k)]; ok {
+			out[k] = strings.Join(vs, ",")
+		}
+	}
+	return out
+}
+
+func TestGitLabOffsetPagination(t *testing.T) {
+	gl := forgetest.NewGitLab()
+	var paths []string
+	for i := range 150 {
+		paths = append(paths, fmt.Sprintf("acme/p%03d", i))
+	}
+	gl.AddToken("tok", forgetest.GitLabToken{Username: "alice", Scopes: []string{"read_api"}, AccessLevel: 30, Projects: paths})
+	c := newGLClient(t, gl)
+
+	keys := []string{"X-Page", "X-Per-Page", "X-Next-Page", "X-Prev-Page", "X-Total", "X-Total-Pages", "Link"}
+	first := c.get("projects?membership=true&per_page=100", "tok")
+	base := "https://gitlab.com/api/v4/projects?membership=true"
+	want := map[string]string{"X-Page": "1", "X-Per-Page": "100", "X-Next-Page": "2", "X-Prev-Page": "", "X-Total": "150", "X-Total-Pages": "2",
+		"Link": `<` + base + `&page=2&per_page=100>; rel="next", <` + base + `&page=1&per_page=100>; rel="first", <` + base + `&page=2&per_page=100>; rel="last"`}
+	if diff := cmp.Diff(want, glHeaders(first, keys...)); diff != "" {
+		t.Errorf("page 1 headers (-want +got):\n%s", diff)
+	}
+	second := c.get("projects?membership=true&per_page=100&page=2", "tok")
+	if got := glHeaders(second, "X-Page", "X-Next-Page", "X-Prev-Page"); !cmp.Equal(got, map[string]string{"X-Page": "2", "X-Next-Page": "", "X-Prev-Page": "1"}) {
+		t.Errorf("page 2 headers %v", got)
+	}
+	all := append(glNames(t, first), glNames(t, second)...)
+	if len(all) != 150 || all[0] != "acme/p149" {
+		t.Errorf("got %d projects starting %q; want 150, newest first (created_at desc)", len(all), all[0])
+	}
+	// per_page above 100 is clamped; the default is 20.
+	if a := c.get("projects?per_page=500", "tok"); a.header.Get("X-Per-Page") != "100" {
+		t.Errorf("per_page=500 gave X-Per-Page %q", a.header.Get("X-Per-Page"))
+	}
+	if n := len(glNames(t, c.get("projects", "tok"))); n != 20 {
+		t.Errorf("default page holds %d, want 20", n)
+	}
+	// Offset pages of projects stop at 50,000.
+	if a := c.get("projects?per_page=100&page=501", "tok"); a.status != http.StatusMethodNotAllowed || !strings.Contains(string(a.body), "keyset") {
+		t.Errorf("deep offset: %d %s", a.status, a.body)
+	}
+}
+
+func TestGitLabKeysetPagination(t *testing.T) {
+	gl := forgetest.NewGitLab()
+	var paths []string
+	for i := range 150 {
+		paths = append(paths, fmt.Sprintf("acme/p%03d", i))
+	}
+	gl.AddToken("tok", forgetest.GitLabToken{Username: "alice", Scopes: []string{"read_api"}, AccessLevel: 30, Projects: paths})
+	c := newGLClient(t, gl)
+
+	if a := c.get("projects?pagination=keyset&per_page=100", "tok"); a.status != http.StatusMethodNotAllowed {
+		t.Errorf("keyset without order_by=id: %d, want 405", a.status)
+	}
+	url := glAPI + "projects?membership=true&order_by=id&pagination=keyset&per_page=100&sort=asc"
+	var got []string
+	for n := 1; url != ""; n++ {
+		if n > 5 {
+			t.Fatal("keyset pages do not end")
+		}
+		a := c.do(http.MethodGet, url, "PRIVATE-TOKEN", "tok", nil)
+		if a.header.Get("X-Next-Page") != "" || a.header.Get("X-Total") != "" {
+			t.Errorf("keyset page %d carries offset headers", n)
+		}
+		got = append(got, glNames(t, a)...)
+		url = ""
+		if l := a.header.Get("Link"); l != "" {
+			if !strings.HasSuffix(l, `>; rel="next"`) || !strings.Contains(l, "id_after=") {
+				t.Fatalf("Link %q", l)
+			}
+			url = strings.TrimSuffix(strings.TrimPrefix(l, "<"), `>; rel="next"`)
+		}
+	}
+	if len(got) != 150 || got[0] != "acme/p000" || got[149] != "acme/p149" {
+		t.Errorf("keyset listed %d projects, %v...; want 150 in id order", len(got), got[:min(3, len(got))])
+	}
+}
+
+func TestGitLabVisibilitySubgroupsAndSearch(t *testing.T) {
+	gl := forgetest.NewGitLab()
+	gl.AddToken("tok-group", forgetest.GitLabToken{Kind: "group", Scopes: []string{"read_api"}, AccessLevel: 20, Projects: []string{"acme/web"}})
+	gl.AddToken("tok-guest", forgetest.GitLabToken{Username: "gus", Scopes: []string{"read_api"}, AccessLevel: 10, Projects: []string{"acme/web"}})
+	gl.AddToken("tok-other", forgetest.GitLabToken{Username: "eve", Scopes: []string{"api"}, AccessLevel: 50, Projects: []string{"other/open", "other/corp", "other/secret"}})
+	gl.SetBranch("acme/platform/tools/api", "main", strings.Repeat("a", 40)) // a sub-subgroup of the token's group
+	gl.SetVisibility("other/open", "public")
+	gl.SetVisibility("other/corp", "internal")
+	c := newGLClient(t, gl)
+
+	// A group member sees its subgroups' projects; membership=true hides
+	// public and internal projects it is not a member of.
+	if diff := cmp.Diff([]string{"acme/platform/tools/api", "acme/web"}, glNames(t, c.get("projects?membership=true&order_by=id&sort=desc", "tok-group"))); diff != "" {
+		t.Errorf("membership (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"acme/platform/tools/api", "acme/web", "other/corp", "other/open"},
+		sorted(glNames(t, c.get("projects", "tok-group")))); diff != "" {
+		t.Errorf("visible (-want +got):\n%s", diff)
+	}
+	p := c.get("projects/acme%2Fplatform%2Ftools%2Fapi", "tok-group").json(t).(map[string]any)
+	ns := p["namespace"].(map[string]any)
+	if p["path_with_namespace"] != "acme/platform/tools/api" || ns["full_path"] != "acme/platform/tools" || ns["parent_id"] == nil ||
+		p["name_with_namespace"] != "acme / platform / tools / api" || p["http_url_to_repo"] != "https://gitlab.com/acme/platform/tools/api.git" {
+		t.Errorf("subgroup project %v", p)
+	}
+	if a := c.get("projects/other%2Fopen", "tok-group"); a.status != 200 || a.json(t).(map[string]any)["visibility"] != "public" {
+		t.Errorf("public project: %d %s", a.status, a.body)
+	}
+	if a := c.get("projects/other%2Fsecret", "tok-group"); a.status != 404 || !strings.Contains(string(a.body), "404 Project Not Found") {
+		t.Errorf("private project of others: %d %s", a.status, a.body)
+	}
+	// Code: anyone reads a public project's; a Guest not a private one's.
+	if a := c.get("projects/other%2Fopen/repository/branches", "tok-group"); a.status != 200 {
+		t.Errorf("branches of a public project: %d", a.status)
+	}
+	if a := c.get("projects/acme%2Fweb/repository/branches", "tok-guest"); a.status != http.StatusForbidden {
+		t.Errorf("Guest lists branches of a private project: %d, want 403", a.status)
+	}
+
+	// search matches path; search_namespaces the full path; under three
+	// characters only a whole value.
+	tests := []struct {
+		query string
+		want  []string
+	}{
+		{"search=API", []string{"acme/platform/tools/api"}},
+		{"search=platform", []string{}},
+		{"search=platform&search_namespaces=true", []string{"acme/platform/tools/api"}},
+		{"search=acme/web&search_namespaces=true", []string{"acme/web"}},
+		{"search=we", []string{}},
+		{"search=web", []string{"acme/web"}},
+	}
+	for _, tc := range tests {
+		if diff := cmp.Diff(tc.want, glNames(t, c.get("projects?membership=true&"+tc.query, "tok-group"))); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.query, diff)
+		}
+	}
+}
+
+func sorted(s []string) []string {
+	sort.Strings(s)
+	return s
+}
+
+func TestGitLabBranchesAndFiles(t *testing.T) {
+	gl := forgetest.NewGitLab()
+	gl.AddToken("tok", forgetest.GitLabToken{Username: "alice", Scopes: []string{"read_api"}, AccessLevel: 20, Projects: []string{"acme/web"}})
+	for i := range 229 { // with main: 230
+		gl.SetBranch("acme/web", fmt.Sprintf("feature/b%03d", i), fmt.Sprintf("%040x", i+1))
+	}
+	gl.SetDefaultBranch("acme/web", "develop")
+	gl.SetBranch("acme/web", "develop", strings.Repeat("d", 40))
+	gl.SetFile("acme/web", "develop", "deploy/app.yaml", "replicas: 3\n")
+	gl.SetFile("acme/web", "main", "deploy/app.yaml", "replicas: 1\n")
+	c := newGLClient(t, gl)
+
+	var names []string
+	for page := 1; ; page++ {
+		a := c.get(fmt.Sprintf("projects/acme%%2Fweb/repository/branches?per_page=100&page=%d", page), "tok")
+		if a.status != 200 || a.header.Get("X-Total") != "231" || a.header.Get("X-Total-Pages") != "3" {
+			t.Fatalf("page %d: %d total %q pages %q", page, a.status, a.header.Get("X-Total"), a.header.Get("X-Total-Pages"))
+		}
+		if !strings.Contains(a.header.Get("Link"), "id=acme%2Fweb") {
+			t.Errorf("Link %q lacks the route's id, as GitLab's carries it", a.header.Get("Link"))
+		}
+		for _, b := range a.json(t).([]any) {
+			names = append(names, b.(map[string]any)["name"].(string))
+		}
+		if a.header.Get("X-Next-Page") == "" {
+			break
+		}
+	}
+	if len(names) != 231 || names[0] != "develop" || !sort.StringsAreSorted(names) {
+		t.Errorf("%d branches, first %q, sorted %v", len(names), names[0], sort.StringsAreSorted(names))
+	}
+
+	b := c.get("projects/acme%2Fweb/repository/branches/feature%2Fb007", "tok")
+	if b.status != 200 || b.json(t).(map[string]any)["commit"].(map[string]any)["id"] != fmt.Sprintf("%040x", 8) {
+		t.Errorf("branch with a slash: %d %s", b.status, b.body)
+	}
+	if a := c.get("projects/acme%2Fweb/repository/branches/nope", "tok"); a.status != 404 || !strings.Contains(string(a.body), "404 Branch Not Found") {
+		t.Errorf("missing branch: %d %s", a.status, a.body)
+	}
+
+	files := []struct {
+		query  string
+		status int
+		body   string
+	}{
+		{"", 200, "replicas: 3\n"}, // no ref: HEAD, the default branch
+		{"?ref=main", 200, "replicas: 1\n"},
+		{"?ref=" + strings.Repeat("d", 40), 200, "replicas: 3\n"},
+		{"?ref=", 400, `{"error":"ref is empty"}` + "\n"},
+		{"?ref=nope", 404, `{"message":"404 Commit Not Found"}` + "\n"},
+		{"?ref=feature%2Fb001", 404, `{"message":"404 File Not Found"}` + "\n"},
+	}
+	for _, tc := range files {
+		a := c.get("projects/acme%2Fweb/repository/files/deploy%2Fapp%2Eyaml/raw"+tc.query, "tok")
+		if a.status != tc.status || string(a.body) != tc.body {
+			t.Errorf("raw%s: %d %q, want %d %q", tc.query, a.status, a.body, tc.status, tc.body)
+		}
+	}
+	a := c.get("projects/acme%2Fweb/repository/files/deploy%2Fapp%2Eyaml/raw?ref=main", "tok")
+	want := map[string]string{"X-Gitlab-File-Name": "app.yaml", "X-Gitlab-File-Path": "deploy/app.yaml", "X-Gitlab-Size": "12", "X-Gitlab-Ref": "main"}
+	if diff := cmp.Diff(want, glHeaders(a, "X-Gitlab-File-Name", "X-Gitlab-File-Path", "X-Gitlab-Size", "X-Gitlab-Ref")); diff != "" {
+		t.Errorf("raw headers (-want +got):\n%s", diff)
+	}
+
+	gl.SetDefaultBranch("acme/web", "")
+	if p := c.get("projects/acme%2Fweb", "tok").json(t).(map[string]any); p["default_branch"] != nil || p["empty_repo"] != true {
+		t.Errorf("empty repository: default_branch %v empty_repo %v", p["default_branch"], p["empty_repo"])
 	}
 }

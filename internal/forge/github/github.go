@@ -118,38 +118,22 @@ func (f *Forge) Inspect(ctx context.Context, cred forge.Credential, uses []forge
 			return forge.Report{}, &forge.InvalidInputError{Field: "use", Reason: fmt.Sprintf("unknown use %q; choose from clone, webhooks, pull-requests", u)}
 		}
 	}
-	ep := cred.Endpoint
-	if err := checkToken(cred.Token); err != nil {
+	c, err := f.connect(cred)
+	if err != nil {
 		return forge.Report{}, err
 	}
-	if err := f.policy.CheckURL(ep.APIURL); err != nil {
-		return forge.Report{}, &forge.InvalidInputError{Field: "url", Reason: err.Error()}
-	}
-	hc, err := f.policy.Client(ep.CABundle)
-	if err != nil {
-		return forge.Report{}, &forge.InvalidInputError{Field: "ca_bundle", Reason: err.Error()}
-	}
-	counter := &countingTransport{next: hc.Transport}
-	hc.Transport = counter
-	client, err := newClient(hc, ep, cred.Token, f.policy.UserAgent)
-	if err != nil {
-		return forge.Report{}, &forge.InvalidInputError{Field: "url", Reason: err.Error()}
-	}
 	in := &inspection{
-		gh:      client,
-		host:    hostOf(ep.WebURL),
-		apiHost: hostOf(ep.APIURL),
-		token:   cred.Token,
-		uses:    uses,
+		conn: c,
+		uses: uses,
 		report: forge.Report{
 			Provider: forge.GitHub,
-			Host:     hostOf(ep.WebURL),
+			Host:     c.host,
 			Kind:     kindByPrefix(cred.Token.Reveal()),
 			Scopes:   []string{},
 		},
 	}
 	err = in.run(ctx)
-	in.report.Requests = int(counter.n.Load())
+	in.report.Requests = c.requests()
 	if err != nil {
 		f.log.DebugContext(ctx, "GitHub token inspection failed", "host", in.host, "requests", in.report.Requests, "error", err)
 		return forge.Report{}, err
@@ -158,6 +142,42 @@ func (f *Forge) Inspect(ctx context.Context, cred forge.Credential, uses []forge
 		"fingerprint", cred.Token.Fingerprint(), "requests", in.report.Requests)
 	return in.report, nil
 }
+
+// conn is a go-github client for one credential, with what turning its
+// failures into forge errors needs.
+type conn struct {
+	gh      *gh.Client
+	host    string // web host, what users know the provider by
+	apiHost string // where connections go
+	token   secret.Value
+	counter *countingTransport
+}
+
+// connect checks the credential and builds its client from the egress
+// policy, so every GitHub call shares the same TLS, size and redirect rules.
+func (f *Forge) connect(cred forge.Credential) (*conn, error) {
+	ep := cred.Endpoint
+	if err := checkToken(cred.Token); err != nil {
+		return nil, err
+	}
+	if err := f.policy.CheckURL(ep.APIURL); err != nil {
+		return nil, &forge.InvalidInputError{Field: "url", Reason: err.Error()}
+	}
+	hc, err := f.policy.Client(ep.CABundle)
+	if err != nil {
+		return nil, &forge.InvalidInputError{Field: "ca_bundle", Reason: err.Error()}
+	}
+	counter := &countingTransport{next: hc.Transport}
+	hc.Transport = counter
+	client, err := newClient(hc, ep, cred.Token, f.policy.UserAgent)
+	if err != nil {
+		return nil, &forge.InvalidInputError{Field: "url", Reason: err.Error()}
+	}
+	return &conn{gh: client, host: hostOf(ep.WebURL), apiHost: hostOf(ep.APIURL), token: cred.Token, counter: counter}, nil
+}
+
+// requests is how many requests went out on this connection.
+func (c *conn) requests() int { return int(c.counter.n.Load()) }
 
 func newClient(hc *http.Client, ep forge.Endpoint, token secret.Value, userAgent string) (*gh.Client, error) {
 	api, err := url.Parse(ep.APIURL)
@@ -229,8 +249,9 @@ func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // errorFor turns what go-github returned into gitaccess's typed errors.
 // Messages are GitHub's, with the token redacted should a server ever
-// echo it.
-func (in *inspection) errorFor(resp *gh.Response, err error) error {
+// echo it; doing ("listing repositories") names the caller's step when
+// the caller cancelled it.
+func (c *conn) errorFor(doing string, resp *gh.Response, err error) error {
 	var (
 		rl    *gh.RateLimitError
 		abuse *gh.AbuseRateLimitError
@@ -238,37 +259,41 @@ func (in *inspection) errorFor(resp *gh.Response, err error) error {
 	)
 	switch {
 	case errors.As(err, &rl):
-		return &forge.RateLimitedError{Provider: forge.GitHub, Host: in.host, Reset: rl.Rate.Reset.UTC(), Message: in.redact(rl.Message)}
+		return &forge.RateLimitedError{Provider: forge.GitHub, Host: c.host, Reset: rl.Rate.Reset.UTC(), Message: c.redact(rl.Message)}
 	case errors.As(err, &abuse):
-		e := &forge.RateLimitedError{Provider: forge.GitHub, Host: in.host, Message: in.redact(abuse.Message)}
+		e := &forge.RateLimitedError{Provider: forge.GitHub, Host: c.host, Message: c.redact(abuse.Message)}
 		if abuse.RetryAfter != nil {
 			e.Reset = time.Now().Add(*abuse.RetryAfter).UTC()
 		}
 		return e
 	case errors.As(err, &er) && er.Response != nil:
 		status := er.Response.StatusCode
-		msg := in.redact(er.Message)
+		msg := c.redact(er.Message)
 		if msg == "" {
 			msg = http.StatusText(status)
 		}
 		switch {
 		case status == http.StatusUnauthorized:
-			return &forge.AuthError{Provider: forge.GitHub, Host: in.host, Status: status, Message: msg}
+			return &forge.AuthError{Provider: forge.GitHub, Host: c.host, Status: status, Message: msg}
 		case status == http.StatusTooManyRequests || (status == http.StatusForbidden && er.Response.Header.Get("Retry-After") != ""):
-			return &forge.RateLimitedError{Provider: forge.GitHub, Host: in.host, Reset: resetFrom(er.Response.Header), Message: msg}
+			return &forge.RateLimitedError{Provider: forge.GitHub, Host: c.host, Reset: resetFrom(er.Response.Header), Message: msg}
 		default:
-			return &forge.ProviderError{Provider: forge.GitHub, Host: in.host, Status: status, Message: msg}
+			if accepted := describeAccepted(er.Response.Header.Get("X-Accepted-GitHub-Permissions")); status == http.StatusForbidden && accepted != "" {
+				// A fine-grained or app token lacking a permission: say which.
+				msg += "; the token needs " + accepted
+			}
+			return &forge.ProviderError{Provider: forge.GitHub, Host: c.host, Status: status, Message: msg}
 		}
 	}
 	var tooLarge *egress.ResponseTooLargeError
 	if resp != nil && resp.Response != nil && resp.StatusCode/100 == 2 && !errors.As(err, &tooLarge) {
 		// An answer came but its body did not decode.
-		return &forge.ProviderError{Provider: forge.GitHub, Host: in.host, Message: in.redact(err.Error())}
+		return &forge.ProviderError{Provider: forge.GitHub, Host: c.host, Message: c.redact(err.Error())}
 	}
 	if errors.Is(err, context.Canceled) {
-		return fmt.Errorf("inspecting the token at %s: %w", in.host, err)
+		return fmt.Errorf("%s at %s: %w", doing, c.host, err)
 	}
-	return egress.Classify(in.apiHost, err)
+	return egress.Classify(c.apiHost, err)
 }
 
-func (in *inspection) redact(s string) string { return in.token.Redact(s) }
+func (c *conn) redact(s string) string { return c.token.Redact(s) }

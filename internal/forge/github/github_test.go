@@ -483,7 +483,7 @@ func TestDescribeAccepted(t *testing.T) {
 // error.
 func TestErrorsRedactAnEchoedToken(t *testing.T) {
 	tok := "ghp_echoedIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIII"
-	in := &inspection{host: "github.com", apiHost: "api.github.com", token: secret.New(tok)}
+	in := &inspection{conn: &conn{host: "github.com", apiHost: "api.github.com", token: secret.New(tok)}}
 	resp := &http.Response{StatusCode: 401, Header: http.Header{}, Request: &http.Request{Method: "GET"}}
 	err := in.errorFor(&gh.Response{Response: resp}, &gh.ErrorResponse{Response: resp, Message: "token " + tok + " is revoked"})
 	var auth *forge.AuthError

@@ -15,7 +15,6 @@ import (
 	gh "github.com/google/go-github/v92/github"
 
 	"github.com/gitaccess/gitaccess/internal/forge"
-	"github.com/gitaccess/gitaccess/internal/secret"
 )
 
 // tokenPrefixes are GitHub's token prefixes ("Behind GitHub's new
@@ -66,12 +65,13 @@ var levelNames = map[string]string{"read": "Read-only", "write": "Read and write
 
 // inspection is the state of one Inspect call.
 type inspection struct {
-	gh      *gh.Client
-	host    string // web host, what users know the provider by
-	apiHost string // where connections go
-	token   secret.Value
-	uses    []forge.Use
-	report  forge.Report
+	*conn
+	uses   []forge.Use
+	report forge.Report
+}
+
+func (in *inspection) errorFor(resp *gh.Response, err error) error {
+	return in.conn.errorFor("inspecting the token", resp, err)
 }
 
 func (in *inspection) run(ctx context.Context) error {

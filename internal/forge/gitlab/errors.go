@@ -1,6 +1,7 @@
 package gitlab
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,17 +44,25 @@ func classify(resp *gl.Response, err error) failure {
 	}
 	f := failure{status: resp.StatusCode, header: resp.Header, err: err}
 	var er *gl.ErrorResponse
-	if errors.As(err, &er) && len(er.Body) > 0 {
-		if json.Unmarshal(er.Body, &f.body) == nil {
-			f.text = f.body.words()
-		} else {
-			f.text = oneLine(string(er.Body))
-		}
+	if errors.As(err, &er) {
+		f.read(er.Body)
 	}
 	if f.text == "" {
 		f.text = fmt.Sprintf("%d %s", f.status, http.StatusText(f.status))
 	}
 	return f
+}
+
+// read takes GitLab's words from an error body.
+func (f *failure) read(body []byte) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return
+	}
+	if json.Unmarshal(body, &f.body) == nil {
+		f.text = f.body.words()
+	} else {
+		f.text = oneLine(string(body))
+	}
 }
 
 // insufficientScope is GitLab's 403 for a token whose scopes the endpoint

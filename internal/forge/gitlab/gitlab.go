@@ -6,9 +6,14 @@
 package gitlab
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"sync/atomic"
 	"time"
 
 	gl "gitlab.com/gitlab-org/api/client-go"
@@ -66,9 +71,85 @@ func (f *Forge) client(hc *http.Client, apiURL string, token secret.Value) (*gl.
 		gl.WithBaseURL(apiURL),
 		gl.WithoutRetries(),
 		gl.WithCustomLimiter(unlimited{}),
+		gl.WithInterceptor(keepNotFound),
 	}
 	if f.policy.UserAgent != "" {
 		opts = append(opts, gl.WithUserAgent(f.policy.UserAgent))
 	}
 	return gl.NewAuthSourceClient(privateToken{token}, opts...)
+}
+
+// connect builds the client for one credential (gitlab.com when the
+// endpoint is unset) and returns the host its errors name. It refuses an
+// empty token and an API URL the egress policy forbids before any request.
+func (f *Forge) connect(cred forge.Credential) (*gl.Client, string, error) {
+	if cred.Token.IsZero() {
+		return nil, "", &forge.InvalidInputError{Field: "token", Reason: "the token is empty; paste the GitLab access token"}
+	}
+	ep := cred.Endpoint
+	if ep.APIURL == "" {
+		cloud, err := f.ResolveEndpoint("", "")
+		if err != nil {
+			return nil, "", err
+		}
+		ep.WebURL, ep.APIURL = cloud.WebURL, cloud.APIURL
+	}
+	u, err := url.Parse(ep.APIURL)
+	if err != nil || u.Host == "" {
+		return nil, "", &forge.InvalidInputError{Field: "url", Reason: "the stored GitLab API URL is not a URL; test the token again with GitLab's address"}
+	}
+	if err := f.policy.CheckURL(ep.APIURL); err != nil {
+		return nil, "", fmt.Errorf("GitLab at %s: %w", u.Host, err)
+	}
+	hc, err := f.policy.Client(ep.CABundle)
+	if err != nil {
+		return nil, "", &forge.InvalidInputError{Field: "ca_file", Reason: err.Error()}
+	}
+	c, err := f.client(hc, ep.APIURL, cred.Token)
+	if err != nil {
+		return nil, "", fmt.Errorf("building the GitLab client for %s: %w", u.Host, err)
+	}
+	return c, u.Host, nil
+}
+
+// notFoundKey marks a context whose 404 bodies are kept. GitLab's client
+// answers a 404 with gl.ErrNotFound and never reads the body
+// (CheckResponse), yet the body holds GitLab's words, "404 Project Not
+// Found" or "404 File Not Found", which tell what is missing.
+type notFoundKey struct{}
+
+// notFoundBody holds the last 404 body of requests under its context.
+type notFoundBody struct{ body atomic.Pointer[[]byte] }
+
+func (nf *notFoundBody) watch(ctx context.Context) context.Context {
+	return context.WithValue(ctx, notFoundKey{}, nf)
+}
+
+// last is the last 404 body kept, nil if none.
+func (nf *notFoundBody) last() []byte {
+	if p := nf.body.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// keepNotFound copies a 404's body (GitLab's are one short JSON line; at
+// most 4 KiB is kept) into the request context's notFoundBody.
+func keepNotFound(next http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		nf, ok := req.Context().Value(notFoundKey{}).(*notFoundBody)
+		if err != nil || !ok || resp.StatusCode != http.StatusNotFound {
+			return resp, err
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		_ = resp.Body.Close()
+		nf.body.Store(&body)
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		return resp, nil
+	})
 }

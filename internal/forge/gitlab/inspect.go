@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -55,9 +54,6 @@ func (s *session) observe(resp *gl.Response) {
 // and for a group or project token GET /personal_access_tokens/self/
 // associations for its role.
 func (f *Forge) Inspect(ctx context.Context, cred forge.Credential, uses []forge.Use) (forge.Report, error) {
-	if cred.Token.IsZero() {
-		return forge.Report{}, &forge.InvalidInputError{Field: "token", Reason: "the token is empty; paste the GitLab access token"}
-	}
 	if len(uses) == 0 {
 		uses = forge.AllUses
 	}
@@ -66,41 +62,22 @@ func (f *Forge) Inspect(ctx context.Context, cred forge.Credential, uses []forge
 			return forge.Report{}, &forge.InvalidInputError{Field: "use", Reason: fmt.Sprintf("unknown use %q; choose from clone, webhooks, pull-requests", use)}
 		}
 	}
-	ep := cred.Endpoint
-	if ep.APIURL == "" {
-		cloud, err := f.ResolveEndpoint("", "")
-		if err != nil {
-			return forge.Report{}, err
-		}
-		ep.WebURL, ep.APIURL = cloud.WebURL, cloud.APIURL
-	}
-	u, err := url.Parse(ep.APIURL)
-	if err != nil || u.Host == "" {
-		return forge.Report{}, &forge.InvalidInputError{Field: "url", Reason: "the stored GitLab API URL is not a URL; test the token again with GitLab's address"}
-	}
-	if err := f.policy.CheckURL(ep.APIURL); err != nil {
-		return forge.Report{}, fmt.Errorf("GitLab at %s: %w", u.Host, err)
-	}
-	hc, err := f.policy.Client(ep.CABundle)
+	c, host, err := f.connect(cred)
 	if err != nil {
-		return forge.Report{}, &forge.InvalidInputError{Field: "ca_file", Reason: err.Error()}
-	}
-	c, err := f.client(hc, ep.APIURL, cred.Token)
-	if err != nil {
-		return forge.Report{}, fmt.Errorf("building the GitLab client for %s: %w", u.Host, err)
+		return forge.Report{}, err
 	}
 
-	report := forge.Report{Provider: forge.GitLab, Host: u.Host, Kind: forge.KindUnknown, Scopes: []string{}}
-	s := &session{f: f, c: c, host: u.Host, report: &report, token: cred.Token}
+	report := forge.Report{Provider: forge.GitLab, Host: host, Kind: forge.KindUnknown, Scopes: []string{}}
+	s := &session{f: f, c: c, host: host, report: &report, token: cred.Token}
 	t, err := s.inspect(ctx)
 	if err != nil {
-		f.logger.DebugContext(ctx, "gitlab token test failed", "host", u.Host, "requests", report.Requests, "error", err)
+		f.logger.DebugContext(ctx, "gitlab token test failed", "host", host, "requests", report.Requests, "error", err)
 		return forge.Report{}, err
 	}
 	for _, use := range uses {
 		report.Checks = append(report.Checks, checkUse(use, t))
 	}
-	f.logger.DebugContext(ctx, "gitlab token tested", "host", u.Host, "kind", report.Kind,
+	f.logger.DebugContext(ctx, "gitlab token tested", "host", host, "kind", report.Kind,
 		"role", report.Role, "requests", report.Requests, "missing", report.Missing(uses))
 	return report, nil
 }
