@@ -16,6 +16,14 @@ import (
 // ErrNotFound means no row matched.
 var ErrNotFound = errors.New("not found")
 
+// ErrPrefixTaken means another token of the organization already serves
+// one of the URL prefixes. errors.Is(err, ErrConflict) holds too.
+var ErrPrefixTaken = fmt.Errorf("%w: URL prefix already served by another token", ErrConflict)
+
+// ErrInUse means a row is still referenced (a token bound to applications).
+// errors.Is(err, ErrConflict) holds too.
+var ErrInUse = fmt.Errorf("%w: still in use", ErrConflict)
+
 // ErrConflict means a uniqueness rule was broken (e.g. a token name already
 // used in the organization) or an optimistic version check failed.
 var ErrConflict = errors.New("conflict")
@@ -28,6 +36,9 @@ const (
 	RoleAdmin  Role = "admin"
 	RoleDevOps Role = "devops"
 	RoleMember Role = "member"
+	// RoleBuilder is for build workers: it resolves clone credentials and
+	// reads applications and their archives, nothing else.
+	RoleBuilder Role = "builder"
 )
 
 // Org is a tenant: everything else belongs to exactly one.
@@ -77,12 +88,38 @@ type Token struct {
 	LastUsedAt      *time.Time
 	Fingerprint     string
 	Last4           string
+	// Prefixes are the URL prefixes the token serves, each ending in "/",
+	// unique within the organization; the longest matching prefix picks
+	// the token for a repository URL.
+	Prefixes []string
 	// Sealed is the envelope-encrypted value, bound to ID as associated data.
 	Sealed    []byte
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	// Version increments on every update; UpdateToken refuses a stale one.
 	Version int64
+}
+
+// App binds a repository and branch to a token (explicitly, or by the
+// longest URL prefix when TokenID is empty).
+type App struct {
+	ID    string
+	OrgID string
+	Name  string // unique per organization
+	// RepoURL is the normalized repository URL: https://HOST/PATH, no
+	// ".git", no trailing slash.
+	RepoURL      string
+	RepoFullName string
+	Branch       string
+	// TokenID binds a token explicitly; empty means prefix matching.
+	TokenID    string
+	Path       string // build context directory within the repository
+	AutoDeploy bool
+	Previews   bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	LastUsedAt *time.Time
+	Version    int64
 }
 
 // AuditRecord is one append-only audit entry.
@@ -178,7 +215,8 @@ type Store interface {
 	RevokeAPIKey(ctx context.Context, orgID, id string, at time.Time) error
 	TouchAPIKey(ctx context.Context, id string, at time.Time) error
 
-	// CreateToken inserts t; ErrConflict when the name is taken in its org.
+	// CreateToken inserts t with its Prefixes; ErrConflict when the name is
+	// taken in its org, ErrPrefixTaken when a prefix is.
 	CreateToken(ctx context.Context, t Token) error
 	// GetToken finds a token by name within an org, including Sealed.
 	GetToken(ctx context.Context, orgID, name string) (Token, error)
@@ -186,10 +224,35 @@ type Store interface {
 	// Sealed or Report (neither is shown in a listing). next is empty on the last page.
 	ListTokens(ctx context.Context, orgID string, p Page) (tokens []Token, next string, err error)
 	// UpdateToken writes every field of t where ID and Version match, and
-	// bumps Version; ErrConflict when the version is stale or the new name is
-	// taken, ErrNotFound when the token is gone.
+	// bumps Version, replacing its prefix set with t.Prefixes; ErrConflict
+	// when the version is stale or the new name is taken, ErrPrefixTaken
+	// when a prefix is, ErrNotFound when the token is gone.
 	UpdateToken(ctx context.Context, t Token) (Token, error)
+	// DeleteToken deletes a token and its prefixes; ErrInUse while
+	// applications are bound to it.
 	DeleteToken(ctx context.Context, orgID, id string) error
+
+	// MatchPrefix finds the token (with Sealed) whose prefix is the longest
+	// one that rawURL starts with, and that prefix; ErrNotFound when none.
+	MatchPrefix(ctx context.Context, orgID, rawURL string) (Token, string, error)
+	// GetTokenByID finds a token by id within an org, including Sealed.
+	GetTokenByID(ctx context.Context, orgID, id string) (Token, error)
+	// TouchToken moves a token's last-used time forward (never back).
+	TouchToken(ctx context.Context, id string, at time.Time) error
+
+	// CreateApp inserts a; ErrConflict when the name is taken, ErrNotFound
+	// when the org or the bound token does not exist.
+	CreateApp(ctx context.Context, a App) error
+	GetApp(ctx context.Context, orgID, name string) (App, error)
+	// ListApps pages an org's applications by name.
+	ListApps(ctx context.Context, orgID string, p Page) (apps []App, next string, err error)
+	// ListAppsByToken lists the applications bound explicitly to a token.
+	ListAppsByToken(ctx context.Context, orgID, tokenID string) ([]App, error)
+	// UpdateApp is optimistic like UpdateToken.
+	UpdateApp(ctx context.Context, a App) (App, error)
+	DeleteApp(ctx context.Context, orgID, id string) error
+	// TouchApp moves an application's last-used time forward.
+	TouchApp(ctx context.Context, id string, at time.Time) error
 
 	// AppendAudit records an entry; records are never changed or removed.
 	AppendAudit(ctx context.Context, r AuditRecord) error

@@ -32,3 +32,11 @@ func nullIfEmpty(b []byte) any {
 	}
 	return b
 }
+
+// nullString maps empty to NULL (an unset reference).
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

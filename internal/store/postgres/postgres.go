@@ -130,6 +130,25 @@ func wrap(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
+// wrapRef is wrap with the rows a foreign key names, for tables that refer
+// to more than the organization.
+func wrapRef(op, ref string, err error) error {
+	if isForeignKey(err) {
+		return fmt.Errorf("%s: %s %w: %w", op, ref, store.ErrNotFound, err)
+	}
+	return wrap(op, err)
+}
+
+func isForeignKey(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23503"
+}
+
+func isUnique(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
 // mustAffect turns "no row matched" into ErrNotFound.
 func mustAffect(op string, tag pgconn.CommandTag) error {
 	if tag.RowsAffected() == 0 {

@@ -117,3 +117,7 @@ func TestAuditAppendOnly(t *testing.T) {
 func BenchmarkListTokens10k(b *testing.B) {
 	storetest.BenchListTokens10k(b, open(b, storetest.PostgresDSN(b)))
 }
+
+func BenchmarkMatchPrefix(b *testing.B) {
+	storetest.BenchMatchPrefix10k(b, open(b, storetest.PostgresDSN(b)))
+}

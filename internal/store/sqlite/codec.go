@@ -84,3 +84,11 @@ func jsonText(b []byte) any {
 	}
 	return string(b)
 }
+
+// nullString maps empty to NULL (an unset reference).
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

@@ -204,6 +204,44 @@ func wrap(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
+// wrapRef is wrap with the rows a foreign key names, for tables that refer
+// to more than the organization.
+func wrapRef(op, ref string, err error) error {
+	if isForeignKey(err) {
+		return fmt.Errorf("%s: %s %w: %w", op, ref, store.ErrNotFound, err)
+	}
+	return wrap(op, err)
+}
+
+func isForeignKey(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
+func isConstraintTrigger(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_TRIGGER
+}
+
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE ||
+		se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+// inTx runs fn in a write transaction, committed when fn returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
 // mustAffect turns "no row matched" into ErrNotFound.
 func mustAffect(op string, res sql.Result) error {
 	n, err := res.RowsAffected()

@@ -138,3 +138,7 @@ func TestOpenFails(t *testing.T) {
 func BenchmarkListTokens10k(b *testing.B) {
 	storetest.BenchListTokens10k(b, open(b, filepath.Join(b.TempDir(), "gitaccess.db")))
 }
+
+func BenchmarkMatchPrefix(b *testing.B) {
+	storetest.BenchMatchPrefix10k(b, open(b, filepath.Join(b.TempDir(), "gitaccess.db")))
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -100,6 +101,8 @@ func stored(t store.Token) store.Token {
 	t.UpdatedAt = cut(t.UpdatedAt)
 	t.Uses = nilIfEmpty(t.Uses)
 	t.Scopes = nilIfEmpty(t.Scopes)
+	// Prefixes are a set, read back in byte order.
+	t.Prefixes = nilIfEmpty(slices.Compact(slices.Sorted(slices.Values(t.Prefixes))))
 	if len(t.CABundle) == 0 {
 		t.CABundle = nil
 	}
@@ -130,4 +133,34 @@ func nilIfEmpty(l []string) []string {
 func tokenName(i int) string {
 	prefixes := [...]string{"Build", "ci", "deploy", "Z-legacy", "9-ops", "mirror", "B-team"}
 	return fmt.Sprintf("%s-%05d", prefixes[i%len(prefixes)], i)
+}
+
+// newApp is an application with every field set, bound to tokenID (empty:
+// by prefix).
+func newApp(orgID, name, tokenID string) store.App {
+	return store.App{
+		ID:           newID("app"),
+		OrgID:        orgID,
+		Name:         name,
+		RepoURL:      "https://github.com/acme/" + name,
+		RepoFullName: "acme/" + name,
+		Branch:       "main",
+		TokenID:      tokenID,
+		Path:         "services/" + name,
+		AutoDeploy:   true,
+		Previews:     true,
+		CreatedAt:    when(0),
+		UpdatedAt:    when(time.Minute),
+		LastUsedAt:   ptr(when(time.Hour)),
+		Version:      1,
+	}
+}
+
+// storedApp is what a store hands back for a: times in UTC cut to
+// microseconds.
+func storedApp(a store.App) store.App {
+	a.CreatedAt = cut(a.CreatedAt)
+	a.UpdatedAt = cut(a.UpdatedAt)
+	a.LastUsedAt = cutPtr(a.LastUsedAt)
+	return a
 }

@@ -1,7 +1,7 @@
 // Package storetest holds the behaviour every store engine must have, as one
 // suite each engine's tests run, so SQLite and PostgreSQL cannot drift apart;
 // and the helpers engine tests share: a throwaway PostgreSQL database and the
-// listing benchmark.
+// listing and prefix-matching benchmarks.
 package storetest
 
 import (
@@ -41,6 +41,27 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateTokenRace", testUpdateTokenRace},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"DeleteToken", testDeleteToken},
+		{"TokenPrefixes", testTokenPrefixes},
+		{"TokenPrefixesInvalid", testTokenPrefixesInvalid},
+		{"PrefixTaken", testPrefixTaken},
+		{"PrefixTakenRace", testPrefixTakenRace},
+		{"MatchPrefix", testMatchPrefix},
+		{"MatchPrefixIsolation", testMatchPrefixIsolation},
+		{"DeleteTokenCascadesPrefixes", testDeleteTokenCascadesPrefixes},
+		{"DeleteTokenInUse", testDeleteTokenInUse},
+		{"TouchToken", testTouchToken},
+		{"BuilderKey", testBuilderKey},
+		{"AppRoundTrip", testAppRoundTrip},
+		{"AppConflicts", testAppConflicts},
+		{"AppIsolation", testAppIsolation},
+		{"ListAppsPages", testListAppsPages},
+		{"ListAppsLimits", testListAppsLimits},
+		{"ListAppsByToken", testListAppsByToken},
+		{"UpdateApp", testUpdateApp},
+		{"UpdateAppErrors", testUpdateAppErrors},
+		{"UpdateAppRace", testUpdateAppRace},
+		{"DeleteApp", testDeleteApp},
+		{"TouchApp", testTouchApp},
 		{"Audit", testAudit},
 		{"AuditPages", testAuditPages},
 		{"SealedRows", testSealedRows},
@@ -433,13 +454,24 @@ func testListTokensLimits(t *testing.T, s store.Store) {
 // server would.
 func SeedTokens(tb testing.TB, s store.Store, orgID string, n int) {
 	tb.Helper()
+	seedTokens(tb, s, orgID, n, nil)
+}
+
+// seedTokens is SeedTokens where token i serves prefixes(i) (none when
+// prefixes is nil).
+func seedTokens(tb testing.TB, s store.Store, orgID string, n int, prefixes func(i int) []string) {
+	tb.Helper()
 	const workers = 8
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < n; i += workers {
-				if err := s.CreateToken(tb.Context(), newToken(orgID, tokenName(i))); err != nil {
+				tok := newToken(orgID, tokenName(i))
+				if prefixes != nil {
+					tok.Prefixes = prefixes(i)
+				}
+				if err := s.CreateToken(tb.Context(), tok); err != nil {
 					errs <- err
 					return
 				}
@@ -469,7 +501,8 @@ func testUpdateToken(t *testing.T, s store.Store) {
 	in.Status, in.StatusDetail = "limited", "cannot manage webhooks"
 	in.Report = []byte(`{"rotated":true}`)
 	in.LastValidatedAt = ptr(when(48 * time.Hour))
-	in.LastUsedAt = nil
+	in.LastUsedAt = nil // kept: only uses move it, and only forward
+	in.Prefixes = []string{"https://gitlab.example.com/group/sub/", "https://gitlab.example.com/group/"}
 	in.Fingerprint, in.Last4 = "sha256:00000000000000ff", "abcd"
 	in.Sealed = randomBytes(180)
 	in.CreatedAt = when(-time.Hour) // ignored: creation time is history
@@ -479,6 +512,7 @@ func testUpdateToken(t *testing.T, s store.Store) {
 	must(t, err)
 	want := stored(in)
 	want.CreatedAt = orig.CreatedAt
+	want.LastUsedAt = orig.LastUsedAt
 	want.Version = orig.Version + 1
 	diff(t, "UpdateToken result", got, want)
 	wantUTC(t, "UpdateToken result", tokenTimes(&got)...)
