@@ -17,16 +17,29 @@ const (
 	actManageKeys   action = "manage API keys"
 	actReadAudit    action = "read the audit log"
 	actCreateOrg    action = "create organizations"
+	actManageApps   action = "create, update or delete applications"
+	actReadApps     action = "read applications"
+	actBrowse       action = "browse repositories"
+	actResolve      action = "resolve clone credentials"
 )
 
-// allowed is the role matrix. Owner, Admin and DevOps manage tokens;
-// Members only see their metadata. Key management stays with Owner and Admin.
+// allowed is the role matrix. Owner, Admin and DevOps manage tokens and
+// applications; Members see metadata and use tokens (browse, clone);
+// Builders only clone and fetch archives. Key management stays with Owner
+// and Admin.
 var allowed = map[action][]store.Role{
 	actReadTokens:   {store.RoleOwner, store.RoleAdmin, store.RoleDevOps, store.RoleMember},
 	actManageTokens: {store.RoleOwner, store.RoleAdmin, store.RoleDevOps},
 	actManageKeys:   {store.RoleOwner, store.RoleAdmin},
 	actReadAudit:    {store.RoleOwner, store.RoleAdmin, store.RoleDevOps},
 	actCreateOrg:    {store.RoleOwner},
+	actManageApps:   {store.RoleOwner, store.RoleAdmin, store.RoleDevOps},
+	// Builders read applications to clone and archive them.
+	actReadApps: {store.RoleOwner, store.RoleAdmin, store.RoleDevOps, store.RoleMember, store.RoleBuilder},
+	actBrowse:   {store.RoleOwner, store.RoleAdmin, store.RoleDevOps, store.RoleMember},
+	// Everyone who uses tokens may clone with them; Builder keys do
+	// nothing else.
+	actResolve: {store.RoleOwner, store.RoleAdmin, store.RoleDevOps, store.RoleMember, store.RoleBuilder},
 }
 
 // rank orders roles so nobody hands out more power than they hold.
@@ -38,7 +51,7 @@ func rank(r store.Role) int {
 		return 3
 	case store.RoleDevOps:
 		return 2
-	case store.RoleMember:
+	case store.RoleMember, store.RoleBuilder:
 		return 1
 	}
 	return 0
@@ -48,7 +61,7 @@ func rank(r store.Role) int {
 func ParseRole(s string) (store.Role, error) {
 	r := store.Role(s)
 	if rank(r) == 0 {
-		return "", errorf(KindInvalid, "role %q is not one of owner, admin, devops, member", s)
+		return "", errorf(KindInvalid, "role %q is not one of owner, admin, devops, member, builder", s)
 	}
 	return r, nil
 }

@@ -32,12 +32,13 @@ func (m ForgeMap) Forge(p forge.Provider) (forge.Forge, bool) { f, ok := m[p]; r
 // Service runs the use cases. Every method that acts for a caller takes its
 // Principal and checks its role first.
 type Service struct {
-	store  store.Store
-	sealer Sealer
-	forges Forges
-	audit  *audit.Log
-	log    *slog.Logger
-	now    func() time.Time
+	store   store.Store
+	sealer  Sealer
+	forges  Forges
+	mirrors Mirrors
+	audit   *audit.Log
+	log     *slog.Logger
+	now     func() time.Time
 }
 
 // Config assembles a Service.
@@ -45,14 +46,16 @@ type Config struct {
 	Store  store.Store
 	Sealer Sealer
 	Forges Forges
-	Logger *slog.Logger
+	// Mirrors is the server's mirror cache; nil disables archives.
+	Mirrors Mirrors
+	Logger  *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
 // New returns a Service.
 func New(c Config) *Service {
-	s := &Service{store: c.Store, sealer: c.Sealer, forges: c.Forges, log: c.Logger, now: c.Now}
+	s := &Service{store: c.Store, sealer: c.Sealer, forges: c.Forges, mirrors: c.Mirrors, log: c.Logger, now: c.Now}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

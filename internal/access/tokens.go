@@ -155,7 +155,7 @@ func (s *Service) view(t store.Token, withReport bool) TokenView {
 	v := TokenView{
 		ID: t.ID, Name: t.Name, Description: t.Description, Provider: t.Provider,
 		Host: hostOf(t.WebURL), WebURL: t.WebURL, APIURL: t.APIURL, Workspace: t.Workspace,
-		HasCABundle: len(t.CABundle) > 0, Uses: t.Uses, Kind: t.Kind, Identity: t.Identity,
+		HasCABundle: len(t.CABundle) > 0, Uses: t.Uses, Prefixes: t.Prefixes, Kind: t.Kind, Identity: t.Identity,
 		Scopes: t.Scopes, Role: t.Role, ExpiresAt: t.ExpiresAt, Status: t.Status, StatusDetail: t.StatusDetail,
 		LastValidatedAt: t.LastValidatedAt, LastUsedAt: t.LastUsedAt, Fingerprint: t.Fingerprint, Last4: t.Last4,
 		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
@@ -181,6 +181,9 @@ func (s *Service) view(t store.Token, withReport bool) TokenView {
 	}
 	if v.Scopes == nil {
 		v.Scopes = []string{}
+	}
+	if v.Prefixes == nil {
+		v.Prefixes = []string{}
 	}
 	return v
 }
@@ -264,11 +267,18 @@ func (s *Service) addToken(ctx context.Context, p Principal, in AddTokenInput) (
 	if err != nil {
 		return TokenResult{}, err
 	}
-	// A taken name is refused before the provider is asked.
+	prefixes, err := tokenPrefixes(in.Prefixes, spec.endpoint)
+	if err != nil {
+		return TokenResult{}, err
+	}
+	// A taken name or prefix is refused before the provider is asked.
 	if _, err := s.store.GetToken(ctx, p.OrgID, in.Name); err == nil {
 		return TokenResult{}, errorf(KindConflict, "a token named %q already exists in organization %s; choose another name or `gitaccess token update %s`", in.Name, p.OrgName, in.Name)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return TokenResult{}, fmt.Errorf("checking token name: %w", err)
+	}
+	if err := s.checkPrefixesFree(ctx, p, "", prefixes); err != nil {
+		return TokenResult{}, err
 	}
 	report, err := s.inspect(ctx, spec, value, in.AllowMissing, in.Name)
 	if err != nil {
@@ -279,7 +289,7 @@ func (s *Service) addToken(ctx context.Context, p Principal, in AddTokenInput) (
 		ID: store.NewID("tok"), OrgID: p.OrgID, Name: in.Name, Description: in.Description,
 		Provider: string(spec.endpoint.Provider), WebURL: spec.endpoint.WebURL, APIURL: spec.endpoint.APIURL,
 		Workspace: spec.endpoint.Workspace, CABundle: spec.endpoint.CABundle, Uses: usesStrings(spec.uses),
-		Fingerprint: value.Fingerprint(), Last4: value.Last4(), CreatedAt: now, UpdatedAt: now,
+		Prefixes: prefixes, Fingerprint: value.Fingerprint(), Last4: value.Last4(), CreatedAt: now, UpdatedAt: now,
 	}
 	if err := applyReport(&t, report, spec.uses, now); err != nil {
 		return TokenResult{}, err
@@ -288,6 +298,9 @@ func (s *Service) addToken(ctx context.Context, p Principal, in AddTokenInput) (
 		return TokenResult{}, fmt.Errorf("sealing token: %w", err)
 	}
 	if err := s.store.CreateToken(ctx, t); err != nil {
+		if errors.Is(err, store.ErrPrefixTaken) {
+			return TokenResult{}, s.prefixTaken(ctx, p, t.Prefixes)
+		}
 		if errors.Is(err, store.ErrConflict) {
 			return TokenResult{}, errorf(KindConflict, "a token named %q already exists in organization %s", in.Name, p.OrgName)
 		}
@@ -472,6 +485,9 @@ func (s *Service) updateToken(ctx context.Context, p Principal, name string, in 
 		uses, retest = in.Uses, true
 		changed = append(changed, "uses")
 	}
+	if in.Prefixes != nil {
+		changed = append(changed, "prefixes")
+	}
 	var value secret.Value
 	newValue := in.Value != nil
 	if newValue {
@@ -508,10 +524,29 @@ func (s *Service) updateToken(ctx context.Context, p Principal, name string, in 
 	} else if len(t.Report) > 0 {
 		_ = json.Unmarshal(t.Report, &report)
 	}
+	if in.Prefixes != nil || in.URL != nil || in.Workspace != nil {
+		// Prefixes live on the token's host: re-derive them when it moves.
+		want := in.Prefixes
+		if want == nil && (in.URL != nil || in.Workspace != nil) {
+			want = []string{}
+		}
+		ep := forge.Endpoint{Provider: forge.Provider(t.Provider), WebURL: t.WebURL, Workspace: t.Workspace}
+		prefixes, err := tokenPrefixes(want, ep)
+		if err != nil {
+			return TokenResult{}, nil, err
+		}
+		if err := s.checkPrefixesFree(ctx, p, t.ID, prefixes); err != nil {
+			return TokenResult{}, nil, err
+		}
+		t.Prefixes = prefixes
+	}
 	if len(changed) == 0 {
 		return TokenResult{Token: s.view(t, false), Report: report}, []string{"nothing"}, nil
 	}
 	saved, err := s.store.UpdateToken(ctx, t)
+	if errors.Is(err, store.ErrPrefixTaken) {
+		return TokenResult{}, nil, s.prefixTaken(ctx, p, t.Prefixes)
+	}
 	if errors.Is(err, store.ErrConflict) {
 		if t.Name != name {
 			if _, gerr := s.store.GetToken(ctx, p.OrgID, t.Name); gerr == nil {
@@ -540,6 +575,9 @@ func (s *Service) DeleteToken(ctx context.Context, p Principal, name, confirm st
 		return errorf(KindConfirmationRequired, "deleting token %s needs confirmation: type its name (the CLI asks; the API takes ?confirm=%s)", name, url.QueryEscape(name))
 	}
 	if err := s.store.DeleteToken(ctx, p.OrgID, t.ID); err != nil {
+		if errors.Is(err, store.ErrInUse) {
+			return s.tokenInUse(ctx, p, t)
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			return errorf(KindNotFound, "token %s was already deleted", name)
 		}
@@ -547,4 +585,69 @@ func (s *Service) DeleteToken(ctx context.Context, p Principal, name, confirm st
 	}
 	s.auditToken(ctx, p, "token.delete", name, audit.Success, fmt.Sprintf("%s %s, fingerprint %s", t.Provider, hostOf(t.WebURL), t.Fingerprint))
 	return nil
+}
+
+// tokenPrefixes validates the prefixes a user gave, or derives the default:
+// the provider's host, and on Bitbucket the workspace under it. An empty,
+// non-nil list leaves the default too: a token always serves somewhere.
+func tokenPrefixes(given []string, ep forge.Endpoint) ([]string, error) {
+	if len(given) == 0 {
+		def := ep.WebURL + "/"
+		if ep.Provider == forge.Bitbucket && ep.Workspace != "" {
+			def += ep.Workspace + "/"
+		}
+		given = []string{def}
+	}
+	out := make([]string, 0, len(given))
+	for _, g := range given {
+		n, err := normalizePrefix(g, ep.WebURL)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// checkPrefixesFree refuses prefixes another token of the org already
+// serves: two tokens on one prefix would make resolution a tie.
+func (s *Service) checkPrefixesFree(ctx context.Context, p Principal, selfID string, prefixes []string) error {
+	for _, pf := range prefixes {
+		holder, got, err := s.store.MatchPrefix(ctx, p.OrgID, pf)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("checking prefix %s: %w", pf, err)
+		}
+		if got == pf && holder.ID != selfID {
+			return errorf(KindConflict, "prefix %s is already served by token %s; two tokens on one prefix would tie. Give this token a narrower --prefix (e.g. %sORG/) or change %s's prefixes", pf, holder.Name, pf, holder.Name)
+		}
+	}
+	return nil
+}
+
+// prefixTaken explains a prefix clash the store caught (a race the
+// up-front check could not see).
+func (s *Service) prefixTaken(ctx context.Context, p Principal, prefixes []string) error {
+	if err := s.checkPrefixesFree(ctx, p, "", prefixes); err != nil {
+		return err
+	}
+	return errorf(KindConflict, "one of the prefixes %s is already served by another token", strings.Join(prefixes, ", "))
+}
+
+// tokenInUse names the applications that keep a token from being deleted.
+func (s *Service) tokenInUse(ctx context.Context, p Principal, t store.Token) error {
+	apps, err := s.store.ListAppsByToken(ctx, p.OrgID, t.ID)
+	if err != nil {
+		return fmt.Errorf("listing applications of token %s: %w", t.Name, err)
+	}
+	names := make([]string, 0, len(apps))
+	for _, a := range apps {
+		names = append(names, a.Name)
+	}
+	return errorf(KindConflict, "token %s is bound to applications %s; bind them to another token (gitaccess app update APP --token OTHER) or delete them first", t.Name, strings.Join(names, ", "))
 }

@@ -49,6 +49,7 @@ type TokenView struct {
 	Workspace       string        `json:"workspace,omitempty"`
 	HasCABundle     bool          `json:"has_ca_bundle"`
 	Uses            []string      `json:"uses"`
+	Prefixes        []string      `json:"prefixes"`
 	Kind            string        `json:"kind"`
 	Identity        string        `json:"identity"`
 	Scopes          []string      `json:"scopes"`
@@ -67,14 +68,17 @@ type TokenView struct {
 
 // AddTokenInput is what a user gives to add a token.
 type AddTokenInput struct {
-	Name        string       `json:"name"`
-	Description string       `json:"description,omitempty"`
-	Provider    string       `json:"provider"`
-	URL         string       `json:"url,omitempty"`
-	Workspace   string       `json:"workspace,omitempty"`
-	CABundle    string       `json:"ca_bundle,omitempty"`
-	Uses        []string     `json:"uses,omitempty"`
-	Value       secret.Value `json:"value"`
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Provider    string   `json:"provider"`
+	URL         string   `json:"url,omitempty"`
+	Workspace   string   `json:"workspace,omitempty"`
+	CABundle    string   `json:"ca_bundle,omitempty"`
+	Uses        []string `json:"uses,omitempty"`
+	// Prefixes are the repository URL prefixes this token serves; default:
+	// the provider's host (plus the workspace on Bitbucket).
+	Prefixes []string     `json:"prefixes,omitempty"`
+	Value    secret.Value `json:"value"`
 	// AllowMissing saves a token that lacks permissions for its uses, with
 	// status "limited", instead of refusing it.
 	AllowMissing bool `json:"allow_missing,omitempty"`
@@ -99,6 +103,7 @@ type UpdateTokenInput struct {
 	Workspace    *string       `json:"workspace,omitempty"`
 	CABundle     *string       `json:"ca_bundle,omitempty"`
 	Uses         []string      `json:"uses,omitempty"`
+	Prefixes     []string      `json:"prefixes,omitempty"`
 	Value        *secret.Value `json:"value,omitempty"`
 	AllowMissing bool          `json:"allow_missing,omitempty"`
 }
@@ -107,6 +112,80 @@ type UpdateTokenInput struct {
 type TokenResult struct {
 	Token  TokenView    `json:"token"`
 	Report forge.Report `json:"report"`
+}
+
+// AppInput creates an application.
+type AppInput struct {
+	Name    string `json:"name"`
+	RepoURL string `json:"repo_url"`
+	// Branch defaults to the repository's default branch.
+	Branch string `json:"branch,omitempty"`
+	// Token binds a token by name; empty picks the longest matching prefix.
+	Token      string `json:"token,omitempty"`
+	Path       string `json:"path,omitempty"`
+	AutoDeploy bool   `json:"auto_deploy,omitempty"`
+	Previews   bool   `json:"previews,omitempty"`
+}
+
+// AppUpdate changes an application; nil fields stay. A change of
+// repository, branch or token is proven against the provider first.
+type AppUpdate struct {
+	Name       *string `json:"name,omitempty"`
+	RepoURL    *string `json:"repo_url,omitempty"`
+	Branch     *string `json:"branch,omitempty"`
+	Token      *string `json:"token,omitempty"`
+	Path       *string `json:"path,omitempty"`
+	AutoDeploy *bool   `json:"auto_deploy,omitempty"`
+	Previews   *bool   `json:"previews,omitempty"`
+}
+
+// AppView is an application and the token that serves it, with why.
+type AppView struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	RepoURL      string `json:"repo_url"`
+	RepoFullName string `json:"repo_full_name"`
+	Branch       string `json:"branch"`
+	Path         string `json:"path,omitempty"`
+	AutoDeploy   bool   `json:"auto_deploy"`
+	Previews     bool   `json:"previews"`
+	// Token is the name of the token that serves the application now.
+	Token string `json:"token"`
+	// Binding is "explicit" (bound by name) or "prefix" (longest match).
+	Binding string `json:"binding"`
+	// Prefix is the matching prefix when Binding is "prefix".
+	Prefix string `json:"prefix,omitempty"`
+	// Reason says in a sentence why that token serves the application.
+	Reason     string     `json:"reason"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+}
+
+// CredentialRequest is what git's credential helper asks for.
+type CredentialRequest struct {
+	Protocol string `json:"protocol"`
+	Host     string `json:"host"`
+	Path     string `json:"path"`
+	// App, when set, makes its bound token serve its own repository.
+	App string `json:"app,omitempty"`
+}
+
+// Credential is the smart-HTTP basic-auth pair for a repository. It is the
+// one place a token value leaves gitaccess, to git, over the API.
+type Credential struct {
+	Username string       `json:"username"`
+	Password secret.Value `json:"-"`
+	Token    string       `json:"token"`
+	// Reason says why this token was chosen.
+	Reason string `json:"reason"`
+}
+
+// RejectResult is what revalidating a token git was refused with found.
+type RejectResult struct {
+	Token  string `json:"token"`
+	Status string `json:"status"`
+	Detail string `json:"detail,omitempty"`
 }
 
 // OrgView is an organization.

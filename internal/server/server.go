@@ -21,6 +21,7 @@ import (
 	"github.com/gitaccess/gitaccess/internal/forge/bitbucket"
 	"github.com/gitaccess/gitaccess/internal/forge/github"
 	"github.com/gitaccess/gitaccess/internal/forge/gitlab"
+	"github.com/gitaccess/gitaccess/internal/gitx"
 	"github.com/gitaccess/gitaccess/internal/secret"
 	"github.com/gitaccess/gitaccess/internal/store"
 	"github.com/gitaccess/gitaccess/internal/store/postgres"
@@ -44,7 +45,10 @@ type Config struct {
 	MasterKey string
 	// AllowInsecureHTTP permits plain-http provider URLs.
 	AllowInsecureHTTP bool
-	Logger            *slog.Logger
+	// MirrorMaxBytes bounds the mirror cache under <DataDir>/mirrors
+	// (default 10 GiB); the least recently used mirrors go first.
+	MirrorMaxBytes int64
+	Logger         *slog.Logger
 
 	// Egress overrides the outbound policy's roots and dialing (tests aim
 	// provider hostnames at fakes); AllowInsecureHTTP above still applies.
@@ -53,6 +57,9 @@ type Config struct {
 	Listener net.Listener
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// GitEnv is extra environment for the server's own git processes
+	// (tests point GIT_SSL_CAINFO at their CA).
+	GitEnv []string
 }
 
 // Files the data directory holds.
@@ -74,6 +81,9 @@ func (c *Config) defaults() {
 	}
 	if c.MasterKeyFile == "" {
 		c.MasterKeyFile = filepath.Join(c.DataDir, masterKeyFile)
+	}
+	if c.MirrorMaxBytes <= 0 {
+		c.MirrorMaxBytes = 10 << 30
 	}
 }
 
@@ -115,9 +125,21 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if policy.UserAgent == "" {
 		policy.UserAgent = "gitaccess"
 	}
+	runner, err := gitx.NewRunner(filepath.Join(cfg.DataDir, "git-home"), log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	runner.Env = append(runner.Env, cfg.GitEnv...)
+	mirrors, err := gitx.NewMirrors(filepath.Join(cfg.DataDir, "mirrors"), cfg.MirrorMaxBytes, runner, log)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("opening the mirror cache: %w", err)
+	}
 	svc := access.New(access.Config{
-		Store:  st,
-		Sealer: keys,
+		Store:   st,
+		Mirrors: mirrorCache{mirrors},
+		Sealer:  keys,
 		Forges: access.ForgeMap{
 			"github":    github.New(policy, log),
 			"gitlab":    gitlab.New(policy, log),
