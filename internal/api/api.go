@@ -49,6 +49,20 @@ type Service interface {
 	RevokeAPIKey(ctx context.Context, p access.Principal, id string) error
 
 	ListAudit(ctx context.Context, p access.Principal, page store.Page) ([]access.AuditView, string, error)
+
+	CreateApp(ctx context.Context, p access.Principal, in access.AppInput) (access.AppView, error)
+	GetApp(ctx context.Context, p access.Principal, name string) (access.AppView, error)
+	ListApps(ctx context.Context, p access.Principal, page store.Page) ([]access.AppView, string, error)
+	UpdateApp(ctx context.Context, p access.Principal, name string, in access.AppUpdate) (access.AppView, error)
+	DeleteApp(ctx context.Context, p access.Principal, name string) error
+	PrepareArchive(ctx context.Context, p access.Principal, app, ref string) (access.Archive, error)
+
+	ListRepos(ctx context.Context, p access.Principal, tokenName, search string) ([]forge.Repo, error)
+	ListBranches(ctx context.Context, p access.Principal, repoURL, tokenName string) ([]forge.Branch, error)
+	ReadFile(ctx context.Context, p access.Principal, repoURL, path, ref, tokenName string) ([]byte, error)
+
+	ResolveCredential(ctx context.Context, p access.Principal, req access.CredentialRequest) (access.Credential, error)
+	RejectCredential(ctx context.Context, p access.Principal, req access.CredentialRequest) (access.RejectResult, error)
 }
 
 var _ Service = (*access.Service)(nil)
@@ -101,7 +115,8 @@ func newHumaAPI(mux *http.ServeMux, version string) huma.API {
 		version = "dev"
 	}
 	hc := huma.DefaultConfig("gitaccess", version)
-	hc.Info.Description = "Git provider tokens for an organization: test, save, rotate and delete them, and manage API keys. " +
+	hc.Info.Description = "Git provider tokens for an organization: test, save, rotate and delete them; bind applications to them; " +
+		"browse repositories; hand git a credential; stream build contexts; manage API keys. " +
 		"Errors are application/problem+json (RFC 9457) with type urn:gitaccess:problem:<slug>."
 	// Every route is listed in the route table; huma's own spec, docs and
 	// schema routes would be undocumented extras, and its schema-link
@@ -177,10 +192,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 
 	defer func() {
-		if v := recover(); v != nil {
-			if v == http.ErrAbortHandler {
-				panic(v)
-			}
+		v := recover()
+		// ErrAbortHandler is a deliberate cut (a stream that failed half
+		// way): logged as such, then passed on for net/http to close the
+		// connection.
+		aborted := v == http.ErrAbortHandler
+		if v != nil && !aborted {
 			s.h.log.ErrorContext(r.Context(), "panic serving request",
 				"request_id", ri.id, "method", r.Method, "path", r.URL.Path,
 				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
@@ -188,9 +205,15 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeProblem(sw, internalProblem(ri.id))
 			}
 		}
-		s.h.log.InfoContext(r.Context(), "http request",
-			"method", r.Method, "path", r.URL.Path, "status", sw.code(),
-			"duration", time.Since(start), "key_id", ri.keyID, "request_id", ri.id)
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.code(),
+			"duration", time.Since(start), "key_id", ri.keyID, "request_id", ri.id}
+		if aborted {
+			attrs = append(attrs, "aborted", true)
+		}
+		s.h.log.InfoContext(r.Context(), "http request", attrs...)
+		if aborted {
+			panic(v)
+		}
 	}()
 
 	if _, pattern := s.mux.Handler(r); pattern == "" {

@@ -94,7 +94,16 @@ type fakeService struct {
 	// newKey is the key string CreateAPIKey and CreateOrg hand out.
 	newKey string
 
+	// archive is what PrepareArchive hands out; file what ReadFile does.
+	archive access.Archive
+	file    []byte
+	// credential is the token value ResolveCredential hands out.
+	credential string
+
 	mu       sync.Mutex
+	refs     []string
+	creds    []access.CredentialRequest
+	browsed  []string
 	added    []access.AddTokenInput
 	tested   []access.TestValueInput
 	updated  []access.UpdateTokenInput
@@ -230,6 +239,106 @@ func (f *fakeService) ListAudit(_ context.Context, _ access.Principal, page stor
 		return nil, "", f.err
 	}
 	return []access.AuditView{{ID: "aud_1", At: fakeNow(), Actor: "key_1 (ci)", Action: "token.create", Target: "token/x", Outcome: "success"}}, "next-1", nil
+}
+
+func fakeApp(name string) access.AppView {
+	return access.AppView{ID: "app_" + name, Name: name, RepoURL: "https://github.com/acme/api", RepoFullName: "acme/api", Branch: "main",
+		Token: "ci", Binding: "prefix", Prefix: "https://github.com/acme/", Reason: "token ci serves the longest matching prefix https://github.com/acme/",
+		CreatedAt: fakeNow(), UpdatedAt: fakeNow()}
+}
+
+func (f *fakeService) CreateApp(_ context.Context, _ access.Principal, in access.AppInput) (access.AppView, error) {
+	if f.err != nil {
+		return access.AppView{}, f.err
+	}
+	return fakeApp(in.Name), nil
+}
+
+func (f *fakeService) GetApp(_ context.Context, _ access.Principal, name string) (access.AppView, error) {
+	if f.err != nil {
+		return access.AppView{}, f.err
+	}
+	return fakeApp(name), nil
+}
+
+func (f *fakeService) ListApps(_ context.Context, _ access.Principal, page store.Page) ([]access.AppView, string, error) {
+	f.mu.Lock()
+	f.pages = append(f.pages, page)
+	f.mu.Unlock()
+	if f.err != nil {
+		return nil, "", f.err
+	}
+	return []access.AppView{fakeApp("web")}, "", nil
+}
+
+func (f *fakeService) UpdateApp(_ context.Context, _ access.Principal, name string, _ access.AppUpdate) (access.AppView, error) {
+	if f.err != nil {
+		return access.AppView{}, f.err
+	}
+	return fakeApp(name), nil
+}
+
+func (f *fakeService) DeleteApp(context.Context, access.Principal, string) error { return f.err }
+
+func (f *fakeService) PrepareArchive(_ context.Context, _ access.Principal, _, ref string) (access.Archive, error) {
+	f.mu.Lock()
+	f.refs = append(f.refs, ref)
+	f.mu.Unlock()
+	if f.err != nil {
+		return access.Archive{}, f.err
+	}
+	return f.archive, nil
+}
+
+func (f *fakeService) ListRepos(_ context.Context, _ access.Principal, tokenName, search string) ([]forge.Repo, error) {
+	f.mu.Lock()
+	f.browsed = append(f.browsed, "repos "+tokenName+" "+search)
+	f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	return []forge.Repo{{FullName: "acme/api", CloneURL: "https://github.com/acme/api.git", WebURL: "https://github.com/acme/api", DefaultBranch: "main", Private: true}}, nil
+}
+
+func (f *fakeService) ListBranches(_ context.Context, _ access.Principal, repoURL, tokenName string) ([]forge.Branch, error) {
+	f.mu.Lock()
+	f.browsed = append(f.browsed, "branches "+repoURL+" "+tokenName)
+	f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	return nil, nil
+}
+
+func (f *fakeService) ReadFile(_ context.Context, _ access.Principal, repoURL, path, ref, tokenName string) ([]byte, error) {
+	f.mu.Lock()
+	f.browsed = append(f.browsed, "file "+repoURL+" "+path+" "+ref+" "+tokenName)
+	f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	return f.file, nil
+}
+
+func (f *fakeService) ResolveCredential(_ context.Context, _ access.Principal, req access.CredentialRequest) (access.Credential, error) {
+	f.mu.Lock()
+	f.creds = append(f.creds, req)
+	f.mu.Unlock()
+	if f.err != nil {
+		return access.Credential{}, f.err
+	}
+	return access.Credential{Username: "x-access-token", Password: secret.New(f.credential), Token: "ci",
+		Reason: "token ci serves the longest matching prefix https://github.com/acme/"}, nil
+}
+
+func (f *fakeService) RejectCredential(_ context.Context, _ access.Principal, req access.CredentialRequest) (access.RejectResult, error) {
+	f.mu.Lock()
+	f.creds = append(f.creds, req)
+	f.mu.Unlock()
+	if f.err != nil {
+		return access.RejectResult{}, f.err
+	}
+	return access.RejectResult{Token: "ci", Status: access.StatusInvalid, Detail: "GitHub at github.com refused the token (HTTP 401): Bad credentials"}, nil
 }
 
 const fakeKey = "gak_test_owner"

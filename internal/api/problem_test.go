@@ -179,7 +179,7 @@ func TestHumaErrorsBecomeOurProblems(t *testing.T) {
 		{"required field", http.MethodPost, "/api/v1/apikeys", `{"name":"ci"}`,
 			invalid(map[string]any{"location": "body", "message": "expected required property role to be present"})},
 		{"enum", http.MethodPost, "/api/v1/apikeys", `{"name":"ci","role":"god"}`,
-			invalid(map[string]any{"location": "body.role", "message": "expected value to be one of \"owner, admin, devops, member\""})},
+			invalid(map[string]any{"location": "body.role", "message": "expected value to be one of \"owner, admin, devops, member, builder\""})},
 		{"limit too large", http.MethodGet, "/api/v1/tokens?limit=1001", nil,
 			invalid(map[string]any{"location": "query.limit", "message": "expected number <= 1000"})},
 		{"limit zero", http.MethodGet, "/api/v1/audit?limit=0", nil,

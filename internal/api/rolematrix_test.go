@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -38,6 +39,45 @@ func (okForge) Inspect(_ context.Context, _ forge.Credential, uses []forge.Use) 
 	return r, nil
 }
 
+func (okForge) ListRepos(context.Context, forge.Credential, string) ([]forge.Repo, error) {
+	return []forge.Repo{{FullName: "acme/api", CloneURL: "https://github.com/acme/api.git", WebURL: "https://github.com/acme/api", DefaultBranch: "main", Private: true}}, nil
+}
+
+func (okForge) GetRepo(_ context.Context, _ forge.Credential, full string) (forge.Repo, error) {
+	return forge.Repo{FullName: full, CloneURL: "https://github.com/" + full + ".git", WebURL: "https://github.com/" + full, DefaultBranch: "main"}, nil
+}
+
+func (okForge) ListBranches(context.Context, forge.Credential, string) ([]forge.Branch, error) {
+	return []forge.Branch{{Name: "main", SHA: strings.Repeat("a", 40)}}, nil
+}
+
+func (okForge) GetBranch(_ context.Context, _ forge.Credential, _, branch string) (forge.Branch, error) {
+	return forge.Branch{Name: branch, SHA: strings.Repeat("a", 40)}, nil
+}
+
+func (okForge) ReadFile(context.Context, forge.Credential, string, string, string) ([]byte, error) {
+	return []byte("FROM scratch\n"), nil
+}
+
+// okMirrors is a mirror cache whose every repository has one commit.
+type okMirrors struct{}
+
+func (okMirrors) Fetch(ctx context.Context, _ string, cred func(context.Context) (string, secret.Value, error)) (string, error) {
+	if _, _, err := cred(ctx); err != nil {
+		return "", err
+	}
+	return "/mirrors/acme-api.git", nil
+}
+
+func (okMirrors) ResolveRef(context.Context, string, string) (string, error) {
+	return strings.Repeat("c", 40), nil
+}
+
+func (okMirrors) Archive(_ context.Context, _, _, _ string, w io.Writer) error {
+	_, err := w.Write([]byte("\x1f\x8barchive"))
+	return err
+}
+
 type caller struct {
 	name string
 	key  string // "" sends no key
@@ -59,6 +99,9 @@ type world struct {
 	// victim holds identifiers of the default organization that another
 	// organization's caller must never see.
 	victim []string
+	// prodValue is the value of token prod, which serves github.com: the
+	// one secret POST /credentials may answer with.
+	prodValue string
 }
 
 func newWorld(t *testing.T) *world {
@@ -74,7 +117,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := access.New(access.Config{Store: st, Sealer: kr, Forges: access.ForgeMap{forge.GitHub: okForge{}}, Logger: log})
+	svc := access.New(access.Config{Store: st, Sealer: kr, Forges: access.ForgeMap{forge.GitHub: okForge{}}, Mirrors: okMirrors{}, Logger: log})
 	w := &world{st: st, svc: svc, logs: logs, h: New(Config{Service: svc, Logger: log})}
 
 	ownerKey, created, err := svc.Bootstrap(ctx)
@@ -85,7 +128,7 @@ func newWorld(t *testing.T) *world {
 	w.callers = append(w.callers, caller{"owner", ownerKey.Reveal(), w.owner})
 	w.values = append(w.values, ownerKey.Reveal())
 	w.victim = append(w.victim, w.owner.OrgID)
-	for _, role := range []store.Role{store.RoleAdmin, store.RoleDevOps, store.RoleMember} {
+	for _, role := range []store.Role{store.RoleAdmin, store.RoleDevOps, store.RoleMember, store.RoleBuilder} {
 		k, err := svc.CreateAPIKey(ctx, w.owner, string(role), role)
 		if err != nil {
 			t.Fatal(err)
@@ -101,9 +144,24 @@ func newWorld(t *testing.T) *world {
 	w.callers = append(w.callers, caller{"other-owner", other.Key.Reveal(), w.authenticate(t, other.Key)}, caller{name: "no-key"})
 	w.values = append(w.values, other.Key.Reveal())
 
+	// prod serves all of github.com (its default prefix); web is bound to
+	// it by that prefix.
 	prod := w.addToken(t, "prod")
+	w.prodValue = w.values[len(w.values)-1]
 	w.victim = append(w.victim, prod.Token.ID, prod.Token.Fingerprint)
+	web := w.addApp(t, "web")
+	w.victim = append(w.victim, web.ID)
 	return w
+}
+
+// addApp binds an application in the default organization, as its Owner.
+func (w *world) addApp(t *testing.T, name string) access.AppView {
+	t.Helper()
+	v, err := w.svc.CreateApp(t.Context(), w.owner, access.AppInput{Name: name, RepoURL: "https://github.com/acme/api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 func (w *world) authenticate(t *testing.T, key secret.Value) access.Principal {
@@ -116,11 +174,16 @@ func (w *world) authenticate(t *testing.T, key secret.Value) access.Principal {
 }
 
 // addToken saves a token in the default organization, as its Owner.
+// Every token but prod serves its own prefix, so prod keeps github.com.
 func (w *world) addToken(t *testing.T, name string) access.TokenResult {
 	t.Helper()
 	value := "ghp_" + strings.Repeat("Z", 20) + "value" + name
 	w.values = append(w.values, value)
-	res, err := w.svc.AddToken(t.Context(), w.owner, access.AddTokenInput{Name: name, Provider: "github", Value: secret.New(value)})
+	in := access.AddTokenInput{Name: name, Provider: "github", Value: secret.New(value)}
+	if name != "prod" {
+		in.Prefixes = []string{"https://github.com/" + name + "/"}
+	}
+	res, err := w.svc.AddToken(t.Context(), w.owner, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,8 +211,9 @@ func (w *world) denials(t *testing.T, p access.Principal) int {
 }
 
 // outcomes lists the status each caller gets, in the order of
-// newWorld's callers: owner, admin, devops, member, other-owner, no key.
-type outcomes [6]int
+// newWorld's callers: owner, admin, devops, member, builder, other-owner,
+// no key.
+type outcomes [7]int
 
 type matrixCase struct {
 	// request builds the request for one caller, preparing what it acts on.
@@ -163,45 +227,73 @@ func fixed(path string, body any) func(*testing.T, *world, caller) (string, any)
 
 func matrix() map[string]matrixCase {
 	const ok, created, gone, denied, unknown, unauth = 200, 201, 204, 403, 404, 401
-	everyone := outcomes{ok, ok, ok, ok, ok, ok}
-	readers := outcomes{ok, ok, ok, ok, ok, unauth}
-	tokenWriters := func(status int, otherOrg int) outcomes {
-		return outcomes{status, status, status, denied, otherOrg, unauth}
+	everyone := outcomes{ok, ok, ok, ok, ok, ok, ok}
+	readers := outcomes{ok, ok, ok, ok, ok, ok, unauth}
+	// members read and browse; builders only clone and fetch archives.
+	members := func(otherOrg int) outcomes {
+		return outcomes{ok, ok, ok, ok, denied, otherOrg, unauth}
 	}
+	writers := func(status int, otherOrg int) outcomes {
+		return outcomes{status, status, status, denied, denied, otherOrg, unauth}
+	}
+	// appUsers read applications and resolve credentials: builders too.
+	appUsers := outcomes{ok, ok, ok, ok, ok, unknown, unauth}
+	const repo = "https://github.com/acme/api"
+	cred := map[string]any{"protocol": "https", "host": "github.com", "path": "acme/api.git"}
 	return map[string]matrixCase{
 		"GET /healthz":             {fixed("/healthz", nil), everyone},
 		"GET /readyz":              {fixed("/readyz", nil), everyone},
 		"GET /api/v1/openapi.json": {fixed("/api/v1/openapi.json", nil), everyone},
 		"GET /api/v1/whoami":       {fixed("/api/v1/whoami", nil), readers},
-		"GET /api/v1/tokens":       {fixed("/api/v1/tokens", nil), readers},
+		"GET /api/v1/tokens":       {fixed("/api/v1/tokens", nil), members(ok)},
 		"POST /api/v1/tokens": {func(_ *testing.T, w *world, c caller) (string, any) {
 			value := "ghp_NewTokenValueFor_" + c.name
 			w.values = append(w.values, value)
-			return "/api/v1/tokens", map[string]any{"name": "new-" + c.name, "provider": "github", "value": value}
-		}, tokenWriters(created, created)},
+			return "/api/v1/tokens", map[string]any{"name": "new-" + c.name, "provider": "github", "value": value,
+				"prefixes": []string{"https://github.com/new-" + c.name + "/"}}
+		}, writers(created, created)},
 		"POST /api/v1/tokens/test": {func(_ *testing.T, w *world, c caller) (string, any) {
 			value := "ghp_TestedValueFor_" + c.name
 			w.values = append(w.values, value)
 			return "/api/v1/tokens/test", map[string]any{"provider": "github", "value": value, "uses": []string{"clone"}}
-		}, tokenWriters(ok, ok)},
-		"GET /api/v1/tokens/{name}": {fixed("/api/v1/tokens/prod", nil), outcomes{ok, ok, ok, ok, unknown, unauth}},
+		}, writers(ok, ok)},
+		"GET /api/v1/tokens/{name}": {fixed("/api/v1/tokens/prod", nil), members(unknown)},
 		"PATCH /api/v1/tokens/{name}": {func(t *testing.T, w *world, c caller) (string, any) {
 			w.addToken(t, "patch-"+c.name)
 			return "/api/v1/tokens/patch-" + c.name, map[string]any{"description": "changed by " + c.name}
-		}, tokenWriters(ok, unknown)},
+		}, writers(ok, unknown)},
 		"DELETE /api/v1/tokens/{name}": {func(t *testing.T, w *world, c caller) (string, any) {
 			w.addToken(t, "del-"+c.name)
 			return "/api/v1/tokens/del-" + c.name + "?confirm=del-" + c.name, nil
-		}, tokenWriters(gone, unknown)},
-		"POST /api/v1/tokens/{name}/test": {fixed("/api/v1/tokens/prod/test", nil), tokenWriters(ok, unknown)},
+		}, writers(gone, unknown)},
+		"POST /api/v1/tokens/{name}/test": {fixed("/api/v1/tokens/prod/test", nil), writers(ok, unknown)},
+		"GET /api/v1/tokens/{name}/repos": {fixed("/api/v1/tokens/prod/repos?search=api", nil), members(unknown)},
+		"GET /api/v1/repos/branches":      {fixed("/api/v1/repos/branches?url="+repo, nil), members(unknown)},
+		"GET /api/v1/repos/file":          {fixed("/api/v1/repos/file?url="+repo+"&path=Dockerfile&ref=main", nil), members(unknown)},
+		"GET /api/v1/apps":                {fixed("/api/v1/apps", nil), readers},
+		"POST /api/v1/apps": {func(_ *testing.T, _ *world, c caller) (string, any) {
+			return "/api/v1/apps", map[string]any{"name": "app-" + c.name, "repo_url": repo, "branch": "main"}
+		}, writers(created, unknown)},
+		"GET /api/v1/apps/{name}": {fixed("/api/v1/apps/web", nil), appUsers},
+		"PATCH /api/v1/apps/{name}": {func(t *testing.T, w *world, c caller) (string, any) {
+			w.addApp(t, "patch-"+c.name)
+			return "/api/v1/apps/patch-" + c.name, map[string]any{"auto_deploy": true}
+		}, writers(ok, unknown)},
+		"DELETE /api/v1/apps/{name}": {func(t *testing.T, w *world, c caller) (string, any) {
+			w.addApp(t, "del-"+c.name)
+			return "/api/v1/apps/del-" + c.name, nil
+		}, writers(gone, unknown)},
+		"GET /api/v1/apps/{name}/archive": {fixed("/api/v1/apps/web/archive?ref=main", nil), appUsers},
+		"POST /api/v1/credentials":        {fixed("/api/v1/credentials", cred), appUsers},
+		"POST /api/v1/credentials/reject": {fixed("/api/v1/credentials/reject", cred), appUsers},
 		"GET /api/v1/orgs":                {fixed("/api/v1/orgs", nil), readers},
 		"POST /api/v1/orgs": {func(_ *testing.T, _ *world, c caller) (string, any) {
 			return "/api/v1/orgs", map[string]any{"name": "org-" + c.name}
-		}, outcomes{created, denied, denied, denied, denied, unauth}},
-		"GET /api/v1/apikeys": {fixed("/api/v1/apikeys", nil), outcomes{ok, ok, denied, denied, ok, unauth}},
+		}, outcomes{created, denied, denied, denied, denied, denied, unauth}},
+		"GET /api/v1/apikeys": {fixed("/api/v1/apikeys", nil), outcomes{ok, ok, denied, denied, denied, ok, unauth}},
 		"POST /api/v1/apikeys": {func(_ *testing.T, _ *world, c caller) (string, any) {
 			return "/api/v1/apikeys", map[string]any{"name": "k-" + c.name, "role": "member"}
-		}, outcomes{created, created, denied, denied, created, unauth}},
+		}, outcomes{created, created, denied, denied, denied, created, unauth}},
 		"DELETE /api/v1/apikeys/{id}": {func(t *testing.T, w *world, c caller) (string, any) {
 			k, err := w.svc.CreateAPIKey(t.Context(), w.owner, "victim-"+c.name, store.RoleMember)
 			if err != nil {
@@ -209,8 +301,8 @@ func matrix() map[string]matrixCase {
 			}
 			w.values = append(w.values, k.Key.Reveal())
 			return "/api/v1/apikeys/" + k.ID, nil
-		}, outcomes{gone, gone, denied, denied, unknown, unauth}},
-		"GET /api/v1/audit": {fixed("/api/v1/audit", nil), outcomes{ok, ok, ok, denied, ok, unauth}},
+		}, outcomes{gone, gone, denied, denied, denied, unknown, unauth}},
+		"GET /api/v1/audit": {fixed("/api/v1/audit", nil), outcomes{ok, ok, ok, denied, denied, ok, unauth}},
 	}
 }
 
@@ -266,8 +358,16 @@ func TestRoleMatrix(t *testing.T) {
 						t.Errorf("whoami role = %v, want %s", got, c.p.Role)
 					}
 				}
+				shown := string(res.body)
+				if key == "POST /api/v1/credentials" && want == http.StatusOK {
+					// git's credential: prod's value, once, as the password.
+					if got := res.json(t)["password"]; got != w.prodValue || strings.Count(shown, w.prodValue) != 1 {
+						t.Errorf("credential answer does not carry prod's value exactly once as its password: %s", shown)
+					}
+					shown = strings.ReplaceAll(shown, w.prodValue, "")
+				}
 				for _, v := range w.values {
-					if strings.Contains(string(res.body), v) {
+					if strings.Contains(shown, v) {
 						t.Errorf("response shows a secret handed in earlier: %s", res.body)
 					}
 				}

@@ -51,7 +51,8 @@ func authedRoute[I, O any](op huma.Operation, fn func(context.Context, access.Pr
 // routes is the route table. Errors lists the statuses an operation
 // documents besides 401 and 500, which operation adds.
 func (h *handlers) routes(humaAPI huma.API) []route {
-	tokens, apikeys := prefix+"/tokens", prefix+"/apikeys"
+	tokens, apikeys, apps := prefix+"/tokens", prefix+"/apikeys", prefix+"/apps"
+	repos, credentials := prefix+"/repos", prefix+"/credentials"
 	return []route{
 		publicRoute(huma.Operation{OperationID: "healthz", Method: http.MethodGet, Path: "/healthz",
 			Summary: "Liveness: the process serves HTTP", Tags: []string{"health"}}, h.healthz),
@@ -86,6 +87,49 @@ func (h *handlers) routes(humaAPI huma.API) []route {
 		authedRoute(huma.Operation{OperationID: "test-token", Method: http.MethodPost, Path: tokens + "/{name}/test",
 			Summary: "Re-inspect a saved token and record the outcome", Tags: []string{"tokens"},
 			Errors: []int{403, 404, 422, 502, 503}}, h.testToken),
+		authedRoute(huma.Operation{OperationID: "list-token-repos", Method: http.MethodGet, Path: tokens + "/{name}/repos",
+			Summary: "Repositories a token can see, every provider page followed", Tags: []string{"repos"},
+			Errors: []int{400, 403, 404, 422, 502, 503}}, h.listTokenRepos),
+		authedRoute(huma.Operation{OperationID: "list-branches", Method: http.MethodGet, Path: repos + "/branches",
+			Summary: "A repository's branches, read with the token that serves it (or the one named)", Tags: []string{"repos"},
+			Errors: []int{400, 403, 404, 422, 502, 503}}, h.listBranches),
+		authedRoute(huma.Operation{OperationID: "read-file", Method: http.MethodGet, Path: repos + "/file",
+			Summary: "One file of a repository, raw", Tags: []string{"repos"},
+			Description: "Answers the file's bytes as application/octet-stream (at most 1 MiB); errors are problems as usual.",
+			Responses: map[string]*huma.Response{"200": {Description: "The file's bytes.",
+				Content: map[string]*huma.MediaType{"application/octet-stream": {Schema: binarySchema()}}}},
+			Errors: []int{400, 403, 404, 422, 502, 503}}, h.readFile),
+
+		authedRoute(huma.Operation{OperationID: "list-apps", Method: http.MethodGet, Path: apps,
+			Summary: "List the organization's applications by name", Tags: []string{"apps"}, Errors: []int{400, 403}}, h.listApps),
+		authedRoute(huma.Operation{OperationID: "create-app", Method: http.MethodPost, Path: apps, DefaultStatus: http.StatusCreated,
+			Summary:     "Bind a repository and branch to a token",
+			Description: "The token is the one named, or the one whose URL prefix is the longest match; it must see the repository and the branch, which the provider is asked before anything is saved.",
+			Tags:        []string{"apps"}, Errors: []int{400, 403, 404, 409, 413, 422, 502, 503}}, h.createApp),
+		authedRoute(huma.Operation{OperationID: "get-app", Method: http.MethodGet, Path: apps + "/{name}",
+			Summary: "One application, with the token that serves it and why", Tags: []string{"apps"}, Errors: []int{403, 404}}, h.getApp),
+		authedRoute(huma.Operation{OperationID: "update-app", Method: http.MethodPatch, Path: apps + "/{name}",
+			Summary: "Change an application; a new repository, branch or token is proven first", Tags: []string{"apps"},
+			Errors: []int{400, 403, 404, 409, 413, 422, 502, 503}}, h.updateApp),
+		authedRoute(huma.Operation{OperationID: "delete-app", Method: http.MethodDelete, Path: apps + "/{name}",
+			Summary: "Delete an application", Tags: []string{"apps"}, Errors: []int{403, 404}}, h.deleteApp),
+		authedRoute(huma.Operation{OperationID: "get-app-archive", Method: http.MethodGet, Path: apps + "/{name}/archive",
+			Summary: "The application's build context as tar.gz, streamed from the mirror cache", Tags: []string{"apps"},
+			Description: "The tree at ref (default: the application's branch), under the application's path. " +
+				"X-Gitaccess-Commit names the commit. Errors found before the first byte are problems; " +
+				"a failure while streaming cuts the connection, so a truncated archive never looks complete.",
+			Responses: map[string]*huma.Response{"200": {Description: "The archive.",
+				Content: map[string]*huma.MediaType{"application/gzip": {Schema: binarySchema()}}}},
+			Errors: []int{400, 403, 404, 422, 502, 503}}, h.appArchive),
+
+		authedRoute(huma.Operation{OperationID: "resolve-credential", Method: http.MethodPost, Path: credentials,
+			Summary: "The basic-auth pair git needs for a repository (git credential helper get)", Tags: []string{"credentials"},
+			Description: "The one response that carries a token value. It is never cached (Cache-Control: no-store) nor logged; " +
+				"every resolution is audited with the repository and the token chosen.",
+			Errors: []int{400, 403, 404, 413, 422, 502, 503}}, h.resolveCredential),
+		authedRoute(huma.Operation{OperationID: "reject-credential", Method: http.MethodPost, Path: credentials + "/reject",
+			Summary: "Report a credential git was refused with (git credential helper erase); the token is re-inspected", Tags: []string{"credentials"},
+			Errors: []int{400, 403, 404, 413, 422, 502, 503}}, h.rejectCredential),
 
 		authedRoute(huma.Operation{OperationID: "list-orgs", Method: http.MethodGet, Path: prefix + "/orgs",
 			Summary: "Organizations the caller can see", Tags: []string{"orgs"}, Errors: []int{403}}, h.listOrgs),
@@ -254,7 +298,7 @@ type apiKeyListOutput struct{ Body apiKeyList }
 
 type createAPIKeyBody struct {
 	Name string     `json:"name" doc:"What the key is for, e.g. ci-deploy."`
-	Role store.Role `json:"role" enum:"owner,admin,devops,member" doc:"At most the caller's own role."`
+	Role store.Role `json:"role" enum:"owner,admin,devops,member,builder" doc:"At most the caller's own role; builder keys only clone and fetch archives."`
 }
 
 type createAPIKeyInput struct{ Body createAPIKeyBody }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -100,20 +101,12 @@ func (a *app) whoamiCmd() *cobra.Command {
 		Example: "  gitaccess whoami\n  gitaccess whoami -o json",
 		Args:    usageArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out := outputFormat(cmd)
-			if err := checkFormat(out); err != nil {
-				return err
-			}
-			c, err := a.apiClient()
-			if err != nil {
-				return err
-			}
-			p, err := c.Whoami(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return render(cmd.OutOrStdout(), out, p, func(w io.Writer) error {
-				writePrincipal(w, c.Server(), p)
+			var server string
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (access.Principal, error) {
+				server = c.Server()
+				return c.Whoami(ctx)
+			}, func(w io.Writer, p access.Principal) error {
+				writePrincipal(w, server, p)
 				return nil
 			})
 		},

@@ -19,7 +19,11 @@ const (
 	envServer       = "GITACCESS_SERVER"
 	envAPIKey       = "GITACCESS_API_KEY"
 	envInsecureHTTP = "GITACCESS_ALLOW_INSECURE_HTTP"
-	maxConfigBytes  = 64 << 10
+	// envConfigDir names the directory holding config.json. gitaccess
+	// clone sets it for the credential helper, which git runs with an
+	// empty HOME.
+	envConfigDir   = "GITACCESS_CONFIG_DIR"
+	maxConfigBytes = 64 << 10
 )
 
 var errNotLoggedIn = errors.New("not logged in: run gitaccess login --server URL (or set " + envServer + " and " + envAPIKey + ")")
@@ -40,6 +44,9 @@ type loginFile struct {
 }
 
 func (a *app) configPath() (string, error) {
+	if dir := a.opts.Env(envConfigDir); dir != "" {
+		return filepath.Join(dir, "config.json"), nil
+	}
 	dir, err := a.opts.ConfigDir()
 	if err != nil {
 		return "", fmt.Errorf("find the user config directory: %w", err)
@@ -100,34 +107,42 @@ func (a *app) saveLogin(l login) (path string, err error) {
 		return "", fmt.Errorf("encode login: %w", err)
 	}
 	defer clear(b)
-	tmp, err := os.CreateTemp(dir, ".config-*.json")
-	if err != nil {
-		return "", fmt.Errorf("save login: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		_ = tmp.Close()
-		return "", fmt.Errorf("save login: %w", err)
-	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		_ = tmp.Close()
-		return "", fmt.Errorf("save login: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return "", fmt.Errorf("save login: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("save login: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := writeFileAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	}); err != nil {
 		return "", fmt.Errorf("save login: %w", err)
 	}
 	return path, nil
+}
+
+// writeFileAtomic writes path (mode 0600) through a temporary file beside
+// it, synced and renamed into place only once write succeeded, so a crash
+// or a failed write never leaves half a file.
+func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if err = tmp.Chmod(0o600); err != nil {
+		return err
+	}
+	if err = write(tmp); err != nil {
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // removeLogin deletes config.json; existed is false when there was none.

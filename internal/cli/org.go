@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -20,6 +21,8 @@ type newKeyOut struct {
 	Org string `json:"org"`
 	Key string `json:"key"`
 }
+
+func revealKey(k access.NewAPIKey) newKeyOut { return newKeyOut{k.APIKeyView, k.Org, k.Key.Reveal()} }
 
 // writeNewKey prints a new key once, with the warning that it will not be
 // shown again.
@@ -48,11 +51,7 @@ func (a *app) orgCreateCmd() *cobra.Command {
 		Example: "  gitaccess org create acme",
 		Args:    usageArgs(1, "the organization NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out := outputFormat(cmd)
-			if err := checkFormat(out); err != nil {
-				return err
-			}
-			c, err := a.apiClient()
+			out, c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
@@ -63,7 +62,7 @@ func (a *app) orgCreateCmd() *cobra.Command {
 			v := struct {
 				Org    access.OrgView `json:"org"`
 				APIKey newKeyOut      `json:"api_key"`
-			}{org, newKeyOut{key.APIKeyView, key.Org, key.Key.Reveal()}}
+			}{org, revealKey(key)}
 			return render(cmd.OutOrStdout(), out, v, func(w io.Writer) error {
 				_, _ = fmt.Fprintf(w, "Created organization %s (id %s).\n", clean(org.Name), clean(org.ID))
 				writeNewKey(w, key)
@@ -84,19 +83,9 @@ func (a *app) orgListCmd() *cobra.Command {
 		Example: "  gitaccess org list\n  gitaccess org list -o yaml",
 		Args:    usageArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out := outputFormat(cmd)
-			if err := checkFormat(out); err != nil {
-				return err
-			}
-			c, err := a.apiClient()
-			if err != nil {
-				return err
-			}
-			orgs, err := c.ListOrgs(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return render(cmd.OutOrStdout(), out, orgs, func(w io.Writer) error {
+			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]access.OrgView, error) {
+				return c.ListOrgs(ctx)
+			}, func(w io.Writer, orgs []access.OrgView) error {
 				tw := newTable(w)
 				row(tw, "ID", "NAME", "CREATED")
 				for _, o := range orgs {
@@ -116,11 +105,16 @@ func (a *app) apikeyCmd() *cobra.Command {
 		Aliases: []string{"apikeys", "key"},
 		Short:   "Create, list and revoke API keys of your organization",
 		Long: `API keys authenticate people and machines to gitaccess. Roles, from most
-to least: owner, admin, devops (manages tokens), member (reads). Nobody can
-create a key with a role above their own.`,
+to least: owner, admin, devops (manages tokens and applications), member
+(reads and browses), builder (only clones and fetches build contexts, for
+build workers). Nobody can create a key with a role above their own.`,
 	})
 	cmd.AddCommand(a.apikeyCreateCmd(), a.apikeyListCmd(), a.apikeyRevokeCmd())
 	return cmd
+}
+
+func roleNames() []string {
+	return []string{string(store.RoleOwner), string(store.RoleAdmin), string(store.RoleDevOps), string(store.RoleMember), string(store.RoleBuilder)}
 }
 
 func (a *app) apikeyCreateCmd() *cobra.Command {
@@ -129,17 +123,14 @@ func (a *app) apikeyCreateCmd() *cobra.Command {
 		Use:   "create NAME --role ROLE",
 		Short: "Create an API key (shown once)",
 		Example: `  gitaccess apikey create deploy-bot --role devops
-  gitaccess apikey create alice --role admin -o json | jq -r .key`,
+  gitaccess apikey create alice --role admin -o json | jq -r .key
+  gitaccess apikey create build-worker --role builder`,
 		Args: usageArgs(1, "the key NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out := outputFormat(cmd)
-			if err := checkFormat(out); err != nil {
-				return err
+			if !slices.Contains(roleNames(), role) {
+				return fmt.Errorf("--role must be one of %s (got %q)", strings.Join(roleNames(), ", "), clean(role))
 			}
-			if !slices.Contains([]store.Role{store.RoleOwner, store.RoleAdmin, store.RoleDevOps, store.RoleMember}, store.Role(role)) {
-				return fmt.Errorf("--role must be one of owner, admin, devops, member (got %q)", clean(role))
-			}
-			c, err := a.apiClient()
+			out, c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
@@ -147,15 +138,15 @@ func (a *app) apikeyCreateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return render(cmd.OutOrStdout(), out, newKeyOut{key.APIKeyView, key.Org, key.Key.Reveal()}, func(w io.Writer) error {
+			return render(cmd.OutOrStdout(), out, revealKey(key), func(w io.Writer) error {
 				_, _ = fmt.Fprint(w, "Created ")
 				writeNewKey(w, key)
 				return nil
 			})
 		},
 	}
-	cmd.Flags().StringVar(&role, "role", "", "owner, admin, devops or member")
-	_ = cmd.RegisterFlagCompletionFunc("role", cobra.FixedCompletions([]string{"owner", "admin", "devops", "member"}, cobra.ShellCompDirectiveNoFileComp))
+	cmd.Flags().StringVar(&role, "role", "", "owner, admin, devops, member or builder")
+	_ = cmd.RegisterFlagCompletionFunc("role", cobra.FixedCompletions(roleNames(), cobra.ShellCompDirectiveNoFileComp))
 	outputFlag(cmd)
 	return cmd
 }
@@ -168,19 +159,9 @@ func (a *app) apikeyListCmd() *cobra.Command {
 		Example: "  gitaccess apikey list",
 		Args:    usageArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out := outputFormat(cmd)
-			if err := checkFormat(out); err != nil {
-				return err
-			}
-			c, err := a.apiClient()
-			if err != nil {
-				return err
-			}
-			keys, err := c.ListAPIKeys(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return render(cmd.OutOrStdout(), out, keys, func(w io.Writer) error {
+			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]access.APIKeyView, error) {
+				return c.ListAPIKeys(ctx)
+			}, func(w io.Writer, keys []access.APIKeyView) error {
 				tw := newTable(w)
 				row(tw, "ID", "NAME", "ROLE", "CREATED", "CREATED BY", "LAST USED", "REVOKED")
 				for _, k := range keys {
@@ -227,22 +208,12 @@ func (a *app) auditCmd() *cobra.Command {
 		Example: "  gitaccess audit list\n  gitaccess audit list --limit 500 -o json",
 		Args:    usageArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out := outputFormat(cmd)
-			if err := checkFormat(out); err != nil {
-				return err
-			}
 			if limit < 0 {
 				return fmt.Errorf("--limit must not be negative")
 			}
-			c, err := a.apiClient()
-			if err != nil {
-				return err
-			}
-			recs, err := c.ListAudit(cmd.Context(), client.ListOptions{Limit: limit})
-			if err != nil {
-				return err
-			}
-			return render(cmd.OutOrStdout(), out, recs, func(w io.Writer) error {
+			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]access.AuditView, error) {
+				return c.ListAudit(ctx, client.ListOptions{Limit: limit})
+			}, func(w io.Writer, recs []access.AuditView) error {
 				tw := newTable(w)
 				row(tw, "TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME", "DETAIL")
 				for _, r := range recs {

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/gitaccess/gitaccess/internal/gitx"
 	"github.com/gitaccess/gitaccess/internal/secret"
 	"github.com/gitaccess/gitaccess/internal/server"
 )
@@ -54,6 +55,28 @@ type Options struct {
 	// processes (git) do not inherit it. Default: os.Unsetenv when Env is
 	// the process environment, a no-op otherwise.
 	Unsetenv func(string) error
+	// NewCloner returns what `gitaccess clone` clones with: its git
+	// processes get home as HOME and env on top of their controlled
+	// environment (default: a *gitx.Runner).
+	NewCloner func(home string, env []string) (Cloner, error)
+	// Executable is this program's path, which git runs as the credential
+	// helper (default os.Executable).
+	Executable func() (string, error)
+}
+
+// Cloner clones a repository through a credential helper; *gitx.Runner
+// is one.
+type Cloner interface {
+	Clone(ctx context.Context, o gitx.CloneOptions) error
+}
+
+func newGitRunner(home string, env []string) (Cloner, error) {
+	r, err := gitx.NewRunner(home, nil)
+	if err != nil {
+		return nil, err
+	}
+	r.Env = env
+	return r, nil
 }
 
 // Prompter asks the person at the terminal.
@@ -120,6 +143,12 @@ func newApp(o Options) *app {
 	if o.RotateMasterKey == nil {
 		o.RotateMasterKey = server.RotateMasterKey
 	}
+	if o.NewCloner == nil {
+		o.NewCloner = newGitRunner
+	}
+	if o.Executable == nil {
+		o.Executable = os.Executable
+	}
 	return &app{opts: o}
 }
 
@@ -157,18 +186,22 @@ Bitbucket), tests each with its provider before saving it, and hands builds
 a credential when they clone.
 
 Operators run "gitaccess serve". Everyone else logs in to a server and
-manages tokens, organizations and API keys.
+manages tokens, applications, organizations and API keys; builds clone
+with "gitaccess clone", which has git ask "gitaccess credential" for the
+token, or fetch a build context with "gitaccess app archive".
 
 Secrets are never taken from flags or arguments: token values and API keys
 are read from stdin when it is not a terminal, otherwise from a prompt that
 does not echo.
 
 Environment:
-  GITACCESS_SERVER    server URL (overrides the saved login)
-  GITACCESS_API_KEY   API key (overrides the saved login)`,
+  GITACCESS_SERVER      server URL (overrides the saved login)
+  GITACCESS_API_KEY     API key (overrides the saved login)
+  GITACCESS_CONFIG_DIR  directory of the saved login (default <user config dir>/gitaccess)`,
 		Example: `  echo "$GITACCESS_KEY" | gitaccess login --server https://gitaccess.example.com
   gitaccess token add ci --provider github < token.txt
-  gitaccess token list`,
+  gitaccess token list
+  gitaccess clone web`,
 		Version:       a.opts.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -186,6 +219,10 @@ Environment:
 		a.logoutCmd(),
 		a.whoamiCmd(),
 		a.tokenCmd(),
+		a.appCmd(),
+		a.repoCmd(),
+		a.cloneCmd(),
+		a.credentialCmd(),
 		a.orgCmd(),
 		a.apikeyCmd(),
 		a.auditCmd(),

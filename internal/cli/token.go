@@ -39,6 +39,7 @@ type endpointFlags struct {
 	workspace string
 	caFile    string
 	uses      []string
+	prefixes  []string
 }
 
 func (f *endpointFlags) register(cmd *cobra.Command, provider bool) {
@@ -53,6 +54,26 @@ func (f *endpointFlags) register(cmd *cobra.Command, provider bool) {
 	fs.StringSliceVar(&f.uses, "use", nil, "what the token is for: clone, webhooks, pull-requests (default: all)")
 	_ = cmd.RegisterFlagCompletionFunc("use", cobra.FixedCompletions([]string{"clone", "webhooks", "pull-requests"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagFilename("ca-file", "pem", "crt")
+}
+
+// registerPrefix adds --prefix, for the verbs that save a token.
+func (f *endpointFlags) registerPrefix(cmd *cobra.Command, usage string) {
+	cmd.Flags().StringArrayVar(&f.prefixes, "prefix", nil, usage)
+}
+
+// usesAndCA reads --use (when given) and --ca-file.
+func (f *endpointFlags) usesAndCA(cmd *cobra.Command) (uses []string, ca string, err error) {
+	if cmd.Flags().Changed("use") {
+		if uses, err = parseUses(f.uses); err != nil {
+			return nil, "", err
+		}
+	}
+	if f.caFile != "" {
+		if ca, err = readCABundle(f.caFile); err != nil {
+			return nil, "", err
+		}
+	}
+	return uses, ca, nil
 }
 
 func (f *endpointFlags) changed(cmd *cobra.Command) bool {
@@ -185,62 +206,60 @@ the token is and can do, and saves it.
 
 A token that lacks permissions for one of its uses is refused, with the
 missing permissions in the provider's words; --allow-missing saves it anyway
-with status "limited".`,
+with status "limited".
+
+A token serves the repositories under its URL prefixes (default: all of its
+provider's host, or its Bitbucket workspace); a clone or application with
+no token named uses the token with the longest matching prefix.`,
 		Example: `  gitaccess token add ci --provider github
   gitaccess token add ci --provider github < token.txt
   pass show github/ci | gitaccess token add ci --provider github --use clone
   gitaccess token add ghe --provider github --url https://ghe.example.com --ca-file corp-ca.pem
-  gitaccess token add bb --provider bitbucket --workspace acme`,
+  gitaccess token add bb --provider bitbucket --workspace acme
+  gitaccess token add acme-ci --provider github --prefix https://github.com/acme/ --prefix https://github.com/acme-tools/`,
 		Args: usageArgs(1, "the token NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			out := outputFormat(cmd)
-			if err := checkFormat(out); err != nil {
-				return err
-			}
 			if err := checkProvider(ep.provider); err != nil {
 				return err
 			}
-			in := access.AddTokenInput{Name: args[0], Description: description, Provider: ep.provider, URL: ep.url, Workspace: ep.workspace, AllowMissing: allowMissing}
-			if cmd.Flags().Changed("use") {
-				uses, err := parseUses(ep.uses)
-				if err != nil {
-					return err
-				}
-				in.Uses = uses
+			in := access.AddTokenInput{Name: args[0], Description: description, Provider: ep.provider, URL: ep.url, Workspace: ep.workspace,
+				Prefixes: ep.prefixes, AllowMissing: allowMissing}
+			var err error
+			if in.Uses, in.CABundle, err = ep.usesAndCA(cmd); err != nil {
+				return err
 			}
-			if ep.caFile != "" {
-				ca, err := readCABundle(ep.caFile)
-				if err != nil {
-					return err
-				}
-				in.CABundle = ca
-			}
-			c, err := a.apiClient()
+			out, c, err := a.connect(cmd)
 			if err != nil {
 				return err
 			}
 			if in.Value, err = a.readSecret(ctx, tokenWhat(ep.provider)); err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			res, err := c.AddToken(ctx, in)
-			if err != nil {
-				return a.inspectionFailed(w, out, err, true)
-			}
-			return render(w, out, res, func(w io.Writer) error {
-				writeReport(w, res.Report, a.opts.Now())
-				_, _ = fmt.Fprintln(w)
-				writeSaved(w, "Saved", res.Token)
-				return nil
-			})
+			return a.saveToken(cmd.OutOrStdout(), out, "Saved", func() (access.TokenResult, error) { return c.AddToken(ctx, in) })
 		},
 	}
 	ep.register(cmd, true)
+	ep.registerPrefix(cmd, "repository URL prefix the token serves, e.g. https://github.com/acme/ (repeatable; default: the provider's host)")
 	cmd.Flags().StringVar(&description, "description", "", "what the token is for, for people")
 	cmd.Flags().BoolVar(&allowMissing, "allow-missing", false, `save the token even if it lacks permissions for its uses (status "limited")`)
 	outputFlag(cmd)
 	return cmd
+}
+
+// saveToken runs save (add or update) and prints the provider's report
+// and the token as saved, or the report behind a refusal.
+func (a *app) saveToken(w io.Writer, format, verb string, save func() (access.TokenResult, error)) error {
+	res, err := save()
+	if err != nil {
+		return a.inspectionFailed(w, format, err, true)
+	}
+	return render(w, format, res, func(w io.Writer) error {
+		writeReport(w, res.Report, a.opts.Now())
+		_, _ = fmt.Fprintln(w)
+		writeSaved(w, verb, res.Token)
+		return nil
+	})
 }
 
 func writeSaved(w io.Writer, verb string, t access.TokenView) {
@@ -305,19 +324,9 @@ Exits non-zero when the token lacks a permission one of its uses needs.`,
 				return err
 			}
 			in := access.TestValueInput{Provider: ep.provider, URL: ep.url, Workspace: ep.workspace}
-			if cmd.Flags().Changed("use") {
-				uses, err := parseUses(ep.uses)
-				if err != nil {
-					return err
-				}
-				in.Uses = uses
-			}
-			if ep.caFile != "" {
-				ca, err := readCABundle(ep.caFile)
-				if err != nil {
-					return err
-				}
-				in.CABundle = ca
+			var err error
+			if in.Uses, in.CABundle, err = ep.usesAndCA(cmd); err != nil {
+				return err
 			}
 			c, err := a.apiClient()
 			if err != nil {
@@ -356,19 +365,9 @@ func (a *app) tokenListCmd() *cobra.Command {
   gitaccess token list -o json | jq -r '.[] | select(.status != "valid") | .name'`,
 		Args: usageArgs(0, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out := outputFormat(cmd)
-			if err := checkFormat(out); err != nil {
-				return err
-			}
-			c, err := a.apiClient()
-			if err != nil {
-				return err
-			}
-			tokens, err := c.ListTokens(cmd.Context(), client.ListOptions{Limit: limit})
-			if err != nil {
-				return err
-			}
-			return render(cmd.OutOrStdout(), out, tokens, func(w io.Writer) error {
+			return show(a, cmd, func(ctx context.Context, c *client.Client) ([]access.TokenView, error) {
+				return c.ListTokens(ctx, client.ListOptions{Limit: limit})
+			}, func(w io.Writer, tokens []access.TokenView) error {
 				if len(tokens) == 0 {
 					_, _ = fmt.Fprintln(w, "No tokens yet; add one with: gitaccess token add NAME --provider PROVIDER")
 					return nil
@@ -393,24 +392,14 @@ func (a *app) tokenShowCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:               "show NAME",
 		Aliases:           []string{"view", "get"},
-		Short:             "Show one token: provider, scopes, expiry, status, use (never its value)",
+		Short:             "Show one token: provider, prefixes, scopes, expiry, status, use (never its value)",
 		Example:           `  gitaccess token show ci`,
 		Args:              usageArgs(1, "the token NAME"),
 		ValidArgsFunction: a.completeTokenNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out := outputFormat(cmd)
-			if err := checkFormat(out); err != nil {
-				return err
-			}
-			c, err := a.apiClient()
-			if err != nil {
-				return err
-			}
-			t, err := c.GetToken(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return render(cmd.OutOrStdout(), out, t, func(w io.Writer) error {
+			return show(a, cmd, func(ctx context.Context, c *client.Client) (access.TokenView, error) {
+				return c.GetToken(ctx, args[0])
+			}, func(w io.Writer, t access.TokenView) error {
 				writeTokenDetails(w, t, a.opts.Now())
 				return nil
 			})
@@ -434,10 +423,12 @@ func (a *app) tokenUpdateCmd() *cobra.Command {
 stdin (or a prompt that does not echo); the new value, like a new URL, is
 tested with the provider before it replaces the old one.
 
---ca-file "" removes a CA bundle.`,
+--ca-file "" removes a CA bundle. --prefix replaces the whole set of URL
+prefixes the token serves; repeat it to give several.`,
 		Example: `  gitaccess token update ci --value < new-token.txt
   gitaccess token update ci --name ci-github --description "CI clones"
-  gitaccess token update ci --use clone,webhooks`,
+  gitaccess token update ci --use clone,webhooks
+  gitaccess token update ci --prefix https://github.com/acme/ --prefix https://github.com/acme-tools/`,
 		Args:              usageArgs(1, "the token NAME"),
 		ValidArgsFunction: a.completeTokenNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -475,8 +466,11 @@ tested with the provider before it replaces the old one.
 				}
 				in.Uses = uses
 			}
-			if in.Name == nil && in.Description == nil && in.URL == nil && in.Workspace == nil && in.CABundle == nil && in.Uses == nil && !newValue {
-				return errors.New("nothing to change: give --name, --description, --url, --workspace, --ca-file, --use or --value")
+			if fs.Changed("prefix") {
+				in.Prefixes = ep.prefixes
+			}
+			if in.Name == nil && in.Description == nil && in.URL == nil && in.Workspace == nil && in.CABundle == nil && in.Uses == nil && in.Prefixes == nil && !newValue {
+				return errors.New("nothing to change: give --name, --description, --url, --workspace, --ca-file, --use, --prefix or --value")
 			}
 			c, err := a.apiClient()
 			if err != nil {
@@ -489,20 +483,11 @@ tested with the provider before it replaces the old one.
 				}
 				in.Value = &v
 			}
-			w := cmd.OutOrStdout()
-			res, err := c.UpdateToken(ctx, args[0], in)
-			if err != nil {
-				return a.inspectionFailed(w, out, err, true)
-			}
-			return render(w, out, res, func(w io.Writer) error {
-				writeReport(w, res.Report, a.opts.Now())
-				_, _ = fmt.Fprintln(w)
-				writeSaved(w, "Updated", res.Token)
-				return nil
-			})
+			return a.saveToken(cmd.OutOrStdout(), out, "Updated", func() (access.TokenResult, error) { return c.UpdateToken(ctx, args[0], in) })
 		},
 	}
 	ep.register(cmd, false)
+	ep.registerPrefix(cmd, "repository URL prefix the token serves (repeatable; replaces the current set)")
 	cmd.Flags().StringVar(&name, "name", "", "new name")
 	cmd.Flags().StringVar(&desc, "description", "", "new description")
 	cmd.Flags().BoolVar(&newValue, "value", false, "read a new token value from stdin or a prompt (the value itself is never a flag)")
@@ -512,67 +497,20 @@ tested with the provider before it replaces the old one.
 }
 
 func (a *app) tokenDeleteCmd() *cobra.Command {
-	var yes bool
-	cmd := &cobra.Command{
-		Use:     "delete NAME",
-		Aliases: []string{"rm"},
-		Short:   "Delete a token",
-		Long: `Deletes a token after you type its name to confirm. Without a terminal,
---yes is required.`,
-		Example: `  gitaccess token delete ci
-  gitaccess token delete ci --yes`,
-		Args:              usageArgs(1, "the token NAME"),
-		ValidArgsFunction: a.completeTokenNames,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			name := args[0]
-			if !yes {
-				if !a.opts.IsTerminal() {
-					return fmt.Errorf("refusing to delete token %s without confirmation: stdin is not a terminal; pass --yes to delete it", clean(name))
-				}
-				typed, err := a.opts.Prompter.ReadLine(ctx, fmt.Sprintf("Deleting token %s cannot be undone. Type its name to confirm: ", clean(name)))
-				if err != nil {
-					return fmt.Errorf("confirm: %w", err)
-				}
-				if typed != name {
-					return errors.New("the name you typed does not match; nothing was deleted")
-				}
-			}
-			c, err := a.apiClient()
-			if err != nil {
-				return err
-			}
-			if err := c.DeleteToken(ctx, name, name); err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "Deleted token %s.\n", clean(name))
-			return err
-		},
-	}
-	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "delete without asking")
-	return cmd
+	return a.deleteCmd("token", "token", a.completeTokenNames, func(ctx context.Context, c *client.Client, name string) error {
+		return c.DeleteToken(ctx, name, name)
+	})
 }
 
-// completeTokenNames offers saved token names; any failure offers nothing.
 func (a *app) completeTokenNames(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-	if len(args) > 0 {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
-	c, err := a.apiClient()
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
-	defer cancel()
-	tokens, err := c.ListTokens(ctx, client.ListOptions{Limit: 500})
-	if err != nil {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
-	names := make([]string, 0, len(tokens))
-	for _, t := range tokens {
-		names = append(names, t.Name+"\t"+t.Provider+" "+t.Host)
-	}
-	return names, cobra.ShellCompDirectiveNoFileComp
+	return a.completeNames(cmd, args, func(ctx context.Context, c *client.Client) ([]string, error) {
+		tokens, err := c.ListTokens(ctx, client.ListOptions{Limit: 500})
+		names := make([]string, 0, len(tokens))
+		for _, t := range tokens {
+			names = append(names, t.Name+"\t"+t.Provider+" "+t.Host)
+		}
+		return names, err
+	})
 }
 
 func outputFormat(cmd *cobra.Command) string {
@@ -669,6 +607,7 @@ func writeTokenDetails(w io.Writer, t access.TokenView, now time.Time) {
 		row(tw, "CA bundle:", "yes")
 	}
 	row(tw, "Uses:", joinList(t.Uses))
+	row(tw, "Prefixes:", joinList(t.Prefixes))
 	row(tw, "Kind:", orDash(t.Kind))
 	row(tw, "Identity:", orDash(t.Identity))
 	row(tw, "Scopes:", joinList(t.Scopes))

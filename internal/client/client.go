@@ -36,9 +36,12 @@ var ErrInsecureHTTP = errors.New("plain http to a non-local host")
 // Client calls one gitaccess server with one API key. It is safe for
 // concurrent use.
 type Client struct {
-	base      string // scheme://host[:port][/prefix] without a trailing slash
-	key       secret.Value
-	http      *http.Client
+	base string // scheme://host[:port][/prefix] without a trailing slash
+	key  secret.Value
+	http *http.Client
+	// stream is http without the overall timeout, for bodies of any
+	// length (archives); the context bounds them.
+	stream    *http.Client
 	maxBody   int64
 	userAgent string
 }
@@ -115,14 +118,21 @@ func New(baseURL string, key secret.Value, opts ...Option) (*Client, error) {
 	hc.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
 		return fmt.Errorf("server redirected to %s; use that URL as the server instead", redactURL(req.URL))
 	}
-	return &Client{base: base, key: key, http: hc, maxBody: s.maxBody, userAgent: s.userAgent}, nil
+	stream := *hc
+	stream.Timeout = 0
+	return &Client{base: base, key: key, http: hc, stream: &stream, maxBody: s.maxBody, userAgent: s.userAgent}, nil
 }
+
+// streamHeaderTimeout bounds the wait for a response's headers. Ordinary
+// requests are bounded tighter by the client's timeout; an archive waits
+// here while the server brings its mirror up to date.
+const streamHeaderTimeout = 10 * time.Minute
 
 func newTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
 	t.TLSHandshakeTimeout = tlsHandshakeTimeout
-	t.ResponseHeaderTimeout = DefaultTimeout
+	t.ResponseHeaderTimeout = streamHeaderTimeout
 	return t
 }
 
@@ -188,47 +198,24 @@ func pathSeg(what, s string) (string, error) {
 	return url.PathEscape(s), nil
 }
 
+// Accept headers: JSON answers, and raw ones whose errors are problems.
+const (
+	acceptJSON = "application/json, application/problem+json"
+	acceptRaw  = "application/octet-stream, application/problem+json"
+	acceptGzip = "application/gzip, application/problem+json"
+)
+
 // do sends one request. in (if not nil) is sent as JSON; a 2xx answer is
 // decoded into out (if not nil); anything else becomes a *Problem.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
-	target := c.base + path
-	if len(query) > 0 {
-		target += "?" + query.Encode()
-	}
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("%s %s: encode request: %w", method, path, err)
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	resp, err := c.send(ctx, c.http, method, path, query, in, acceptJSON)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	req.Header.Set("Accept", "application/json, application/problem+json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.userAgent != "" {
-		req.Header.Set("User-Agent", c.userAgent)
-	}
-	if !c.key.IsZero() {
-		req.Header.Set("Authorization", "Bearer "+c.key.Reveal())
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return err
 	}
 	defer func() { _ = resp.Body.Close() }()
-
 	data, err := c.readBody(resp.Body)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return decodeProblem(resp.StatusCode, resp.Header.Get("Content-Type"), data)
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil
@@ -240,6 +227,75 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return fmt.Errorf("%s %s: decode response: %w", method, path, err)
 	}
 	return nil
+}
+
+// raw GETs a body of the given media type, at most the response size cap.
+func (c *Client) raw(ctx context.Context, path string, query url.Values, mediaType string) ([]byte, error) {
+	resp, err := c.send(ctx, c.http, http.MethodGet, path, query, nil, acceptRaw)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if err := checkMediaType(resp, mediaType); err != nil {
+		return nil, fmt.Errorf("GET %s: %w", path, err)
+	}
+	data, err := c.readBody(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", path, err)
+	}
+	return data, nil
+}
+
+func checkMediaType(resp *http.Response, want string) error {
+	mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if err != nil || mt != want {
+		return fmt.Errorf("server answered %q, not %s", resp.Header.Get("Content-Type"), want)
+	}
+	return nil
+}
+
+// send sends one request with hc and returns a 2xx response for the
+// caller to read and close; any other answer becomes a *Problem.
+func (c *Client) send(ctx context.Context, hc *http.Client, method, path string, query url.Values, in any, accept string) (*http.Response, error) {
+	target := c.base + path
+	if len(query) > 0 {
+		target += "?" + query.Encode()
+	}
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: encode request: %w", method, path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	req.Header.Set("Accept", accept)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.userAgent != "" {
+		req.Header.Set("User-Agent", c.userAgent)
+	}
+	if !c.key.IsZero() {
+		req.Header.Set("Authorization", "Bearer "+c.key.Reveal())
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		return resp, nil
+	}
+	defer func() { _ = resp.Body.Close() }()
+	data, err := c.readBody(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	return nil, decodeProblem(resp.StatusCode, resp.Header.Get("Content-Type"), data)
 }
 
 func (c *Client) readBody(r io.Reader) ([]byte, error) {
