@@ -24,6 +24,7 @@ import (
 
 	"github.com/gitaccess/gitaccess/internal/cli"
 	"github.com/gitaccess/gitaccess/internal/forge/forgetest"
+	"github.com/gitaccess/gitaccess/internal/gitx"
 	"github.com/gitaccess/gitaccess/internal/server"
 	"github.com/gitaccess/gitaccess/internal/store"
 	"github.com/gitaccess/gitaccess/internal/store/storetest"
@@ -73,6 +74,8 @@ type harness struct {
 	url      string
 	adminKey string
 	logs     *syncBuffer
+	// gitEnv is extra environment for the git the CLI runs (the test CA).
+	gitEnv []string
 	// seen collects everything a user or an operator could read: CLI
 	// output, HTTP response bodies and headers.
 	seen bytes.Buffer
@@ -86,7 +89,7 @@ func start(t *testing.T, p *providers, databaseURL string) *harness {
 	h.cfg = server.Config{
 		DataDir:     t.TempDir(),
 		DatabaseURL: databaseURL,
-		Logger:      slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:      slogJSON(logs),
 		Egress:      &policy,
 	}
 	app, err := server.Open(context.Background(), h.cfg)
@@ -94,9 +97,7 @@ func start(t *testing.T, p *providers, databaseURL string) *harness {
 		t.Fatal(err)
 	}
 	h.app = app
-	ts := httptest.NewServer(app.Handler)
-	t.Cleanup(func() { ts.Close(); app.Close() })
-	h.url = ts.URL
+	h.url = newHTTPServer(t, app)
 	key, err := os.ReadFile(filepath.Join(h.cfg.DataDir, server.AdminAPIKeyFile))
 	if err != nil {
 		t.Fatalf("bootstrap key file: %v", err)
@@ -126,6 +127,14 @@ func (h *harness) cli(stdin string, args ...string) (int, string) {
 		},
 		IsTerminal: func() bool { return false },
 		ConfigDir:  func() (string, error) { return cfgDir, nil },
+		NewCloner: func(home string, env []string) (cli.Cloner, error) {
+			r, err := gitx.NewRunner(home, nil)
+			if err != nil {
+				return nil, err
+			}
+			r.Env = append(append(r.Env, env...), h.gitEnv...)
+			return r, nil
+		},
 	})
 	h.seen.WriteString(out.String())
 	h.seen.WriteString(errOut.String())
@@ -154,6 +163,17 @@ func (h *harness) get(path string) string {
 	b, _ := io.ReadAll(resp.Body)
 	fmt.Fprintf(&h.seen, "%v\n%s\n", resp.Header, b)
 	return string(b)
+}
+
+func slogJSON(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// newHTTPServer serves app until the test ends and returns its URL.
+func newHTTPServer(t *testing.T, app *server.App) string {
+	ts := httptest.NewServer(app.Handler)
+	t.Cleanup(func() { ts.Close(); app.Close() })
+	return ts.URL
 }
 
 func canary(prefix string) string {
@@ -190,10 +210,10 @@ func canaryRun(t *testing.T, databaseURL string) {
 	h.mustCLI(bb, "token", "add", "bb-ci", "--provider", "bitbucket", "--workspace", "acme")
 
 	// Refusals: missing permissions, and a value the provider rejects.
-	if code, out := h.cli(ghWeak, "token", "add", "weak", "--provider", "github"); code == 0 || !strings.Contains(out, "admin:repo_hook") {
+	if code, out := h.cli(ghWeak, "token", "add", "weak", "--provider", "github", "--prefix", "https://github.com/weak/"); code == 0 || !strings.Contains(out, "admin:repo_hook") {
 		t.Errorf("weak token: exit %d\n%s", code, out)
 	}
-	if code, out := h.cli(ghWrong, "token", "add", "wrong", "--provider", "github"); code == 0 || !strings.Contains(out, "Bad credentials") {
+	if code, out := h.cli(ghWrong, "token", "add", "wrong", "--provider", "github", "--prefix", "https://github.com/wrong/"); code == 0 || !strings.Contains(out, "Bad credentials") {
 		t.Errorf("wrong token: exit %d\n%s", code, out)
 	}
 	h.mustCLI(gh, "token", "test", "--provider", "github")
