@@ -92,6 +92,8 @@ func Title(p Provider) string {
 		return "GitLab"
 	case Bitbucket:
 		return "Bitbucket"
+	case Gitea:
+		return "Gitea"
 	}
 	return string(p)
 }

@@ -19,10 +19,12 @@ const (
 	GitHub    Provider = "github"
 	GitLab    Provider = "gitlab"
 	Bitbucket Provider = "bitbucket"
+	// Gitea also serves Forgejo, its fork, whose API is the same.
+	Gitea Provider = "gitea"
 )
 
 // Providers lists the providers gitaccess supports, in display order.
-var Providers = []Provider{GitHub, GitLab, Bitbucket}
+var Providers = []Provider{GitHub, GitLab, Bitbucket, Gitea}
 
 // Use is something gitaccess does with a token; each needs its own
 // permissions on the provider.
