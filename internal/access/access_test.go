@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -69,6 +70,26 @@ func (f *scripted) GetBranch(context.Context, forge.Credential, string, string) 
 }
 
 func (f *scripted) ReadFile(context.Context, forge.Credential, string, string, string) ([]byte, error) {
+	return nil, errors.New("not scripted")
+}
+
+func (f *scripted) EnsureHook(context.Context, forge.Credential, string, forge.HookSpec) (forge.Hook, error) {
+	return forge.Hook{}, errors.New("not scripted")
+}
+
+func (f *scripted) FindHook(context.Context, forge.Credential, string, string) (forge.Hook, bool, error) {
+	return forge.Hook{}, false, errors.New("not scripted")
+}
+
+func (f *scripted) DeleteHook(context.Context, forge.Credential, string, string) error {
+	return errors.New("not scripted")
+}
+
+func (f *scripted) VerifyDelivery(http.Header, []byte, secret.Value) error { return forge.ErrUnsigned }
+
+func (f *scripted) DeliveryID(http.Header) string { return "" }
+
+func (f *scripted) ParseDelivery(http.Header, []byte) ([]forge.Event, error) {
 	return nil, errors.New("not scripted")
 }
 

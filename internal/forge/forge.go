@@ -185,4 +185,6 @@ type Forge interface {
 	// when the provider cannot be asked or refuses the token.
 	Inspect(ctx context.Context, cred Credential, uses []Use) (Report, error)
 	Browser
+	Hooks
+	Webhooks
 }

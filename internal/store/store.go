@@ -244,6 +244,8 @@ type Store interface {
 	// when the org or the bound token does not exist.
 	CreateApp(ctx context.Context, a App) error
 	GetApp(ctx context.Context, orgID, name string) (App, error)
+	// GetAppByID finds an application by id within an org.
+	GetAppByID(ctx context.Context, orgID, id string) (App, error)
 	// ListApps pages an org's applications by name.
 	ListApps(ctx context.Context, orgID string, p Page) (apps []App, next string, err error)
 	// ListAppsByToken lists the applications bound explicitly to a token.
@@ -258,6 +260,8 @@ type Store interface {
 	AppendAudit(ctx context.Context, r AuditRecord) error
 	// ListAudit pages newest first.
 	ListAudit(ctx context.Context, orgID string, p Page) (records []AuditRecord, next string, err error)
+
+	WebhookStore
 
 	// SealedRows returns every sealed value in the store.
 	SealedRows(ctx context.Context) ([]SealedRow, error)

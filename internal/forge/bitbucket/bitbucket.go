@@ -274,7 +274,11 @@ func needsFor(u forge.Use) []need {
 	case forge.UseClone:
 		return []need{{"Repositories: Read (repository)", "repository"}}
 	case forge.UseWebhooks:
-		return []need{{"Webhooks: Read and write (webhook)", "webhook"}}
+		// Subscribing a hook to events needs each event's scope besides
+		// webhook: repository for repo:push, pullrequest for
+		// pullrequest:* (API reference, "Create a webhook for a
+		// repository"); pullrequest implies repository.
+		return []need{{"Webhooks: Read and write (webhook)", "webhook"}, {"Pull requests: Read (pullrequest)", "pullrequest"}}
 	case forge.UsePullRequests:
 		return []need{{"Pull requests: Write (pullrequest:write)", "pullrequest:write"}}
 	}

@@ -19,9 +19,10 @@ import (
 )
 
 const (
-	labelClone = "Repositories: Read (repository)"
-	labelHooks = "Webhooks: Read and write (webhook)"
-	labelPRs   = "Pull requests: Write (pullrequest:write)"
+	labelClone  = "Repositories: Read (repository)"
+	labelHooks  = "Webhooks: Read and write (webhook)"
+	labelPRRead = "Pull requests: Read (pullrequest)"
+	labelPRs    = "Pull requests: Write (pullrequest:write)"
 
 	expiryNote = "Bitbucket does not reveal an access token's expiry date; if one was set, rotate the token before it, as gitaccess cannot warn."
 )
@@ -112,7 +113,7 @@ func TestInspectRepositoryTokenWithEveryScope(t *testing.T) {
 		Scopes:       []string{"repository", "webhook", "pullrequest:write"},
 		Checks: []forge.UseCheck{
 			{Use: forge.UseClone, Status: forge.CheckOK, Needs: []string{labelClone}, Proven: []string{labelClone}},
-			{Use: forge.UseWebhooks, Status: forge.CheckOK, Needs: []string{labelHooks}, Proven: []string{labelHooks}},
+			{Use: forge.UseWebhooks, Status: forge.CheckOK, Needs: []string{labelHooks, labelPRRead}, Proven: []string{labelHooks, labelPRRead}},
 			{Use: forge.UsePullRequests, Status: forge.CheckOK, Needs: []string{labelPRs}, Proven: []string{labelPRs}},
 		},
 		Requests: 1,
@@ -154,7 +155,7 @@ func TestInspectWorkspaceTokenWithOnlyRepositoryScope(t *testing.T) {
 	if rep.Kind != forge.KindBitbucketWorkspace || rep.Identity != "acme" || rep.IdentityName != "acme" {
 		t.Errorf("kind %s identity %q (%q), want the workspace acme", rep.Kind, rep.Identity, rep.IdentityName)
 	}
-	if d := cmp.Diff([]string{labelHooks, labelPRs}, rep.Missing(forge.AllUses)); d != "" {
+	if d := cmp.Diff([]string{labelHooks, labelPRRead, labelPRs}, rep.Missing(forge.AllUses)); d != "" {
 		t.Errorf("missing (-want +got):\n%s", d)
 	}
 	byUse := map[forge.Use]forge.UseCheck{}
@@ -183,7 +184,9 @@ func TestInspectScopeImplications(t *testing.T) {
 		{[]string{"pullrequest"}, map[forge.Use]forge.CheckStatus{forge.UseClone: forge.CheckOK, forge.UseWebhooks: forge.CheckMissing, forge.UsePullRequests: forge.CheckMissing}},
 		{[]string{"pullrequest:write", "webhook"}, map[forge.Use]forge.CheckStatus{forge.UseClone: forge.CheckOK, forge.UseWebhooks: forge.CheckOK, forge.UsePullRequests: forge.CheckOK}},
 		{[]string{"repository:admin"}, map[forge.Use]forge.CheckStatus{forge.UseClone: forge.CheckMissing, forge.UseWebhooks: forge.CheckMissing, forge.UsePullRequests: forge.CheckMissing}},
-		{[]string{"webhook"}, map[forge.Use]forge.CheckStatus{forge.UseClone: forge.CheckMissing, forge.UseWebhooks: forge.CheckOK, forge.UsePullRequests: forge.CheckMissing}},
+		// A hook subscribed to pull request events needs pullrequest too.
+		{[]string{"webhook"}, map[forge.Use]forge.CheckStatus{forge.UseClone: forge.CheckMissing, forge.UseWebhooks: forge.CheckMissing, forge.UsePullRequests: forge.CheckMissing}},
+		{[]string{"webhook", "pullrequest"}, map[forge.Use]forge.CheckStatus{forge.UseClone: forge.CheckOK, forge.UseWebhooks: forge.CheckOK, forge.UsePullRequests: forge.CheckMissing}},
 	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.scopes, "+"), func(t *testing.T) {

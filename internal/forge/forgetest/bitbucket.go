@@ -54,11 +54,20 @@ import (
 //     commit hash, so a branch whose name has a slash cannot be read by name
 //     (BCLOUD-9969; reported by jenkinsci/bitbucket-branch-source-plugin#102
 //     and CenterForOpenScience/waterbutler#377).
+//   - Repository webhooks (GET/POST .../hooks, GET/PUT/DELETE
+//     .../hooks/{uid}) are webhook_subscription objects shaped like contracts
+//     api/hooks.get.json, secret_set included but never the secret. Every
+//     call needs the webhook scope; POST and PUT also need the scope of each
+//     subscribed event. A PUT leaves an absent secret as it is and removes a
+//     null one (API reference, "Create/Update a webhook for a repository").
 //
 // Unverified, and marked where coded: the X-RateLimit-Resource value, the
 // near-limit threshold, what another workspace's listing shows a token, the
 // user in clone links handed to an access token, the messages of a bad q and
-// of a missing commit or path, and format=meta (not reproduced). Unlike
+// of a missing commit or path, and format=meta (not reproduced); for hooks,
+// the refusal of a missing event scope, the 400 messages, PUT leaving
+// absent non-secret fields unchanged, and the cap of 50 hooks a repository
+// (reported by simstudioai/sim#6934; not reproduced). Unlike
 // Bitbucket, the fake serves nothing anonymously.
 //
 // Response bodies follow shared/contracts/bitbucket/api; a contract test
@@ -127,8 +136,9 @@ type bbHook struct {
 	url         string
 	active      bool
 	events      []string
-	secretSet   bool
-	created     time.Time
+	// secret signs deliveries; empty means none, so secret_set is false.
+	secret  string
+	created time.Time
 }
 
 type bbFailure struct {
@@ -154,6 +164,7 @@ func NewBitbucket() *Bitbucket {
 	m.HandleFunc("GET /2.0/repositories/{workspace}/{slug}/hooks", b.listHooks)
 	m.HandleFunc("POST /2.0/repositories/{workspace}/{slug}/hooks", b.createHook)
 	m.HandleFunc("GET /2.0/repositories/{workspace}/{slug}/hooks/{uid}", b.getHook)
+	m.HandleFunc("PUT /2.0/repositories/{workspace}/{slug}/hooks/{uid}", b.updateHook)
 	m.HandleFunc("DELETE /2.0/repositories/{workspace}/{slug}/hooks/{uid}", b.deleteHook)
 	b.mux = m
 	return b
@@ -262,6 +273,90 @@ func (b *Bitbucket) HookURLs(workspace, slug string) []string {
 		out = append(out, h.url)
 	}
 	return out
+}
+
+// BitbucketHook is a webhook in the fake as a test sees or changes it.
+type BitbucketHook struct {
+	// UUID is Bitbucket's {uuid}; AddHook assigns it.
+	UUID        string
+	Description string
+	URL         string
+	Active      bool
+	Events      []string
+	// Secret signs deliveries; empty means none (secret_set false).
+	Secret string
+}
+
+func (h *bbHook) export() BitbucketHook {
+	return BitbucketHook{UUID: h.uuid, Description: h.description, URL: h.url, Active: h.active,
+		Events: slices.Clone(h.events), Secret: h.secret}
+}
+
+// Hooks lists a repository's hooks, oldest first.
+func (b *Bitbucket) Hooks(workspace, slug string) []BitbucketHook {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.repoLocked(workspace, slug)
+	if r == nil {
+		return nil
+	}
+	var out []BitbucketHook
+	for _, h := range r.hooks {
+		out = append(out, h.export())
+	}
+	return out
+}
+
+// AddHook installs a hook as someone else would (another integration, or
+// a duplicate made by hand), with no scope or validity checks, and returns
+// its UUID. It panics on an unknown repository.
+func (b *Bitbucket) AddHook(workspace, slug string, h BitbucketHook) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.repoLocked(workspace, slug)
+	if r == nil {
+		panic("forgetest: AddHook on unknown repository " + workspace + "/" + slug)
+	}
+	in := &bbHook{description: h.Description, url: h.URL, active: h.Active, events: slices.Clone(h.Events), secret: h.Secret}
+	b.addHookLocked(r, in)
+	return in.uuid
+}
+
+// EditHook changes every hook whose URL is hookURL as a repository admin
+// would in Bitbucket's settings, behind gitaccess's back; it reports how
+// many it changed. edit cannot change the UUID.
+func (b *Bitbucket) EditHook(workspace, slug, hookURL string, edit func(*BitbucketHook)) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.repoLocked(workspace, slug)
+	if r == nil {
+		return 0
+	}
+	n := 0
+	for _, h := range r.hooks {
+		if h.url != hookURL {
+			continue
+		}
+		e := h.export()
+		edit(&e)
+		h.description, h.url, h.active, h.events, h.secret = e.Description, e.URL, e.Active, slices.Clone(e.Events), e.Secret
+		n++
+	}
+	return n
+}
+
+// RemoveHook deletes every hook whose URL is hookURL behind gitaccess's
+// back and reports how many it deleted.
+func (b *Bitbucket) RemoveHook(workspace, slug, hookURL string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.repoLocked(workspace, slug)
+	if r == nil {
+		return 0
+	}
+	before := len(r.hooks)
+	r.hooks = slices.DeleteFunc(r.hooks, func(h *bbHook) bool { return h.url == hookURL })
+	return before - len(r.hooks)
 }
 
 func (b *Bitbucket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -607,42 +702,155 @@ func (b *Bitbucket) listHooks(w http.ResponseWriter, r *http.Request) {
 	bbWritePage(w, r, vals)
 }
 
+// bbHookInput is a POST or PUT body. Secret stays raw so a PUT can tell an
+// absent secret (unchanged) from null (removed) and a string (set).
+type bbHookInput struct {
+	Description *string         `json:"description"`
+	URL         *string         `json:"url"`
+	Active      *bool           `json:"active"`
+	Events      *[]string       `json:"events"`
+	Secret      json.RawMessage `json:"secret"`
+}
+
+// readHookInput decodes and checks a hook body against the token's scopes,
+// answering the refusal itself; ok is false when refused. Subscribing
+// needs "the webhook scope, as well as any scope that applies to the
+// events that the webhook subscribes to" (API reference, "Create a webhook
+// for a repository"): repository for repo:*, pullrequest for
+// pullrequest:*, issue for issue:*. That the refusal is the usual
+// missing-scope 403 is unverified.
+func (b *Bitbucket) readHookInput(w http.ResponseWriter, r *http.Request, tok *bbToken, creating bool) (bbHookInput, bool) {
+	var in bbHookInput
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		bbError(w, http.StatusBadRequest, "Bad request: "+err.Error(), nil)
+		return in, false
+	}
+	if in.URL != nil || creating {
+		var raw string
+		if in.URL != nil {
+			raw = *in.URL
+		}
+		if u, err := url.Parse(raw); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bbError(w, http.StatusBadRequest, "Invalid URL", nil)
+			return in, false
+		}
+	}
+	if in.Events != nil || creating {
+		if in.Events == nil || len(*in.Events) == 0 {
+			bbError(w, http.StatusBadRequest, "At least one event is required", nil)
+			return in, false
+		}
+		// A repeated event is a 400 (harness/harness-core#39903).
+		seen := map[string]bool{}
+		for _, ev := range *in.Events {
+			if seen[ev] {
+				bbError(w, http.StatusBadRequest, "Bad request: duplicate event "+ev, nil)
+				return in, false
+			}
+			seen[ev] = true
+			if scope := bbEventScope(ev); scope != "" && !bbImpliedScopes(tok.Scopes)[scope] {
+				bbError(w, http.StatusForbidden, "Your credentials lack one or more required privilege scopes.",
+					map[string]any{"granted": tok.Scopes, "required": []string{scope}})
+				return in, false
+			}
+		}
+	}
+	if len(in.Secret) > 0 && string(in.Secret) != "null" {
+		var s string
+		if json.Unmarshal(in.Secret, &s) != nil {
+			bbError(w, http.StatusBadRequest, "Bad request: secret must be a string", nil)
+			return in, false
+		}
+	}
+	return in, true
+}
+
+// bbEventScope is the scope subscribing to an event needs besides webhook.
+func bbEventScope(event string) string {
+	switch {
+	case strings.HasPrefix(event, "repo:"):
+		return "repository"
+	case strings.HasPrefix(event, "pullrequest:"):
+		return "pullrequest"
+	case strings.HasPrefix(event, "issue:"):
+		return "issue"
+	}
+	return ""
+}
+
+// secretOf reads a checked raw secret: null, absent and "" all mean none
+// ("Passing a null or empty secret or not passing a secret will leave the
+// webhook's secret unset").
+func secretOf(raw json.RawMessage) string {
+	var s string
+	_ = json.Unmarshal(raw, &s)
+	return s
+}
+
 func (b *Bitbucket) createHook(w http.ResponseWriter, r *http.Request) {
-	_, repo := b.allow(w, r, "webhook")
+	tok, repo := b.allow(w, r, "webhook")
 	if repo == nil {
 		return
 	}
-	var in struct {
-		Description string   `json:"description"`
-		URL         string   `json:"url"`
-		Active      *bool    `json:"active"`
-		Events      []string `json:"events"`
-		Secret      string   `json:"secret"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		bbError(w, http.StatusBadRequest, "Bad request: "+err.Error(), nil)
+	in, ok := b.readHookInput(w, r, tok, true)
+	if !ok {
 		return
 	}
-	if u, err := url.Parse(in.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		bbError(w, http.StatusBadRequest, "Invalid URL", nil)
-		return
-	}
-	if len(in.Events) == 0 {
-		bbError(w, http.StatusBadRequest, "At least one event is required", nil)
-		return
-	}
-	b.hookSeq++
 	h := &bbHook{
-		uuid:        fmt.Sprintf("{%08x-0000-4000-8000-%012x}", b.hookSeq, b.hookSeq),
-		description: in.Description,
-		url:         in.URL,
-		active:      in.Active == nil || *in.Active,
-		events:      slices.Clone(in.Events),
-		secretSet:   in.Secret != "",
-		created:     b.started.Add(time.Duration(b.hookSeq) * time.Second),
+		url:    *in.URL,
+		active: in.Active == nil || *in.Active,
+		events: slices.Clone(*in.Events),
+		secret: secretOf(in.Secret),
 	}
-	repo.hooks = append(repo.hooks, h)
+	if in.Description != nil {
+		h.description = *in.Description
+	}
+	b.addHookLocked(repo, h)
 	bbWriteJSON(w, http.StatusCreated, b.hookJSON(repo, h))
+}
+
+func (b *Bitbucket) addHookLocked(repo *bbRepo, h *bbHook) {
+	b.hookSeq++
+	h.uuid = fmt.Sprintf("{%08x-0000-4000-8000-%012x}", b.hookSeq, b.hookSeq)
+	h.created = b.started.Add(time.Duration(b.hookSeq) * time.Second)
+	repo.hooks = append(repo.hooks, h)
+}
+
+// updateHook serves PUT .../hooks/{uid}: description, url, secret, active
+// and events can change; an absent secret is left as it is and a null one
+// removes it (API reference, "Update a webhook for a repository"). That
+// other absent fields are left unchanged is unverified.
+func (b *Bitbucket) updateHook(w http.ResponseWriter, r *http.Request) {
+	tok, repo := b.allow(w, r, "webhook")
+	if repo == nil {
+		return
+	}
+	i := slices.IndexFunc(repo.hooks, func(h *bbHook) bool { return h.uuid == r.PathValue("uid") })
+	if i < 0 {
+		bbError(w, http.StatusNotFound, "Webhook not found", nil)
+		return
+	}
+	in, ok := b.readHookInput(w, r, tok, false)
+	if !ok {
+		return
+	}
+	h := repo.hooks[i]
+	if in.Description != nil {
+		h.description = *in.Description
+	}
+	if in.URL != nil {
+		h.url = *in.URL
+	}
+	if in.Active != nil {
+		h.active = *in.Active
+	}
+	if in.Events != nil {
+		h.events = slices.Clone(*in.Events)
+	}
+	if len(in.Secret) > 0 {
+		h.secret = secretOf(in.Secret)
+	}
+	bbWriteJSON(w, http.StatusOK, b.hookJSON(repo, h))
 }
 
 func (b *Bitbucket) getHook(w http.ResponseWriter, r *http.Request) {
@@ -1043,7 +1251,7 @@ func (b *Bitbucket) hookJSON(r *bbRepo, h *bbHook) bbHookJSON {
 		Active:      h.active,
 		Events:      slices.Clone(h.events),
 		CreatedAt:   h.created.Format(time.RFC3339Nano),
-		SecretSet:   h.secretSet,
+		SecretSet:   h.secret != "",
 	}
 	s := &out.Subject
 	s.Type, s.FullName, s.Name, s.UUID, s.Links = "repository", full, r.Name, bbUUID("repo:"+full), bbRepoLinks3(full)

@@ -227,7 +227,8 @@ func TestBBShapeDiffCatchesDrift(t *testing.T) {
 // adds secret_set to the 2019 hooks.list.json items).
 func TestBitbucketContract(t *testing.T) {
 	bb, c := bbSetup(t)
-	bb.AddToken("wat", BitbucketToken{Kind: "workspace", Workspace: "acme", Scopes: []string{"repository", "webhook"}})
+	// Subscribing to pullrequest:* events needs the pullrequest scope.
+	bb.AddToken("wat", BitbucketToken{Kind: "workspace", Workspace: "acme", Scopes: []string{"pullrequest", "webhook"}})
 
 	created := bbDo(t, c, "POST", "/repositories/acme/site/hooks", "wat", map[string]any{
 		"description": "gitaccess", "url": "https://gitaccess.example.com/hooks/1",
@@ -237,6 +238,10 @@ func TestBitbucketContract(t *testing.T) {
 		t.Fatalf("POST hooks: HTTP %d %v", created.status, created.body)
 	}
 	uid, _ := created.obj(t)["uuid"].(string)
+	updated := bbDo(t, c, "PUT", "/repositories/acme/site/hooks/"+url.PathEscape(uid), "wat", map[string]any{
+		"description": "gitaccess", "url": "https://gitaccess.example.com/hooks/1",
+		"active": true, "events": []string{"repo:push"}, "secret": "s3cret2",
+	})
 
 	repoItem := bbExample(t, "repository.get.2.json")
 	hookItem := bbExample(t, "hooks.get.json")
@@ -295,6 +300,7 @@ func TestBitbucketContract(t *testing.T) {
 		{name: "get branch", path: "/repositories/acme/site/refs/branches/release/1.0", example: branchItem},
 		{name: "get hook", path: "/repositories/acme/site/hooks/" + uid, example: hookItem},
 		{name: "create hook", answer: &created, example: hookItem},
+		{name: "update hook", answer: &updated, example: hookItem},
 	} {
 		t.Run(oc.name, func(t *testing.T) {
 			a := oc.answer
@@ -525,6 +531,109 @@ func TestBitbucketHooks(t *testing.T) {
 	}
 	if urls := bb.HookURLs("acme", "app"); len(urls) != 0 {
 		t.Errorf("hooks after delete: %v", urls)
+	}
+}
+
+// TestBitbucketHookScopes: subscribing needs the scope of every event
+// besides webhook, on POST and PUT alike.
+func TestBitbucketHookScopes(t *testing.T) {
+	bb, c := bbSetup(t)
+	bb.AddToken("push-only", BitbucketToken{Kind: "repository", Workspace: "acme", Repository: "app", Scopes: []string{"repository", "webhook"}})
+	bb.AddToken("no-hooks", BitbucketToken{Kind: "repository", Workspace: "acme", Repository: "app", Scopes: []string{"pullrequest:write"}})
+	body := map[string]any{"url": "https://x.example/h", "events": []string{"repo:push", "pullrequest:created"}, "secret": "s"}
+
+	a := bbDo(t, c, "POST", "/repositories/acme/app/hooks", "push-only", body)
+	if a.status != http.StatusForbidden {
+		t.Fatalf("pullrequest event without pullrequest scope: HTTP %d, want 403", a.status)
+	}
+	detail := a.obj(t)["error"].(map[string]any)["detail"]
+	if d := cmp.Diff(map[string]any{"granted": []any{"repository", "webhook"}, "required": []any{"pullrequest"}}, detail); d != "" {
+		t.Errorf("403 detail (-want +got):\n%s", d)
+	}
+	if a := bbDo(t, c, "GET", "/repositories/acme/app/hooks", "no-hooks", nil); a.status != http.StatusForbidden {
+		t.Errorf("listing hooks without webhook: HTTP %d, want 403", a.status)
+	}
+
+	uid := bb.AddHook("acme", "app", BitbucketHook{URL: "https://x.example/h", Active: true, Events: []string{"repo:push"}})
+	a = bbDo(t, c, "PUT", "/repositories/acme/app/hooks/"+url.PathEscape(uid), "push-only", body)
+	if a.status != http.StatusForbidden {
+		t.Errorf("PUT with a pullrequest event without pullrequest scope: HTTP %d, want 403", a.status)
+	}
+	if a := bbDo(t, c, "POST", "/repositories/acme/app/hooks", "push-only",
+		map[string]any{"url": "https://x.example/h", "events": []string{"repo:push", "repo:push"}}); a.status != http.StatusBadRequest {
+		t.Errorf("repeated event: HTTP %d, want 400", a.status)
+	}
+}
+
+// TestBitbucketHookUpdate: PUT changes what it is given; an absent secret
+// stays, null removes it. The secret is never in an answer.
+func TestBitbucketHookUpdate(t *testing.T) {
+	bb, c := bbSetup(t)
+	bb.AddToken("rat", BitbucketToken{Kind: "repository", Workspace: "acme", Repository: "app", Scopes: []string{"pullrequest", "webhook"}})
+	a := bbDo(t, c, "POST", "/repositories/acme/app/hooks", "rat", map[string]any{
+		"description": "d", "url": "https://x.example/h", "active": false, "events": []string{"repo:push"}, "secret": "first-secret",
+	})
+	if a.status != http.StatusCreated || a.obj(t)["secret_set"] != true || a.obj(t)["active"] != false {
+		t.Fatalf("create: HTTP %d %v", a.status, a.body)
+	}
+	uid := a.obj(t)["uuid"].(string)
+	path := "/repositories/acme/app/hooks/" + url.PathEscape(uid)
+
+	a = bbDo(t, c, "PUT", path, "rat", map[string]any{"active": true, "events": []string{"repo:push", "pullrequest:fulfilled"}})
+	if a.status != http.StatusOK {
+		t.Fatalf("PUT: HTTP %d %v", a.status, a.body)
+	}
+	want := []BitbucketHook{{UUID: uid, Description: "d", URL: "https://x.example/h", Active: true,
+		Events: []string{"repo:push", "pullrequest:fulfilled"}, Secret: "first-secret"}}
+	if d := cmp.Diff(want, bb.Hooks("acme", "app")); d != "" {
+		t.Errorf("after PUT without secret (-want +got):\n%s", d)
+	}
+	if a := bbDo(t, c, "PUT", path, "rat", map[string]any{"secret": "second-secret"}); a.status != http.StatusOK || a.obj(t)["secret_set"] != true {
+		t.Errorf("PUT secret: HTTP %d %v", a.status, a.body)
+	}
+	if got := bb.Hooks("acme", "app")[0].Secret; got != "second-secret" {
+		t.Errorf("secret after PUT = %q", got)
+	}
+	a = bbDo(t, c, "PUT", path, "rat", map[string]any{"secret": nil})
+	if a.status != http.StatusOK || a.obj(t)["secret_set"] != false {
+		t.Errorf("PUT null secret: HTTP %d %v, want secret_set false", a.status, a.body)
+	}
+	for _, raw := range []string{"first-secret", "second-secret"} {
+		if _, _, body := bbRaw(t, c, "/repositories/acme/app/hooks", "rat"); bytes.Contains(body, []byte(raw)) {
+			t.Errorf("a hook listing carries the secret %q", raw)
+		}
+	}
+	if a := bbDo(t, c, "PUT", "/repositories/acme/app/hooks/%7Bnope%7D", "rat", map[string]any{"active": true}); a.status != http.StatusNotFound {
+		t.Errorf("PUT unknown hook: HTTP %d, want 404", a.status)
+	}
+}
+
+// TestBitbucketHookHelpers: what tests use to change hooks behind
+// gitaccess's back.
+func TestBitbucketHookHelpers(t *testing.T) {
+	bb, c := bbSetup(t)
+	bb.AddToken("rat", BitbucketToken{Kind: "repository", Workspace: "acme", Repository: "app", Scopes: []string{"webhook"}})
+	u1 := bb.AddHook("acme", "app", BitbucketHook{Description: "x", URL: "https://x.example/h", Active: true, Events: []string{"repo:push"}, Secret: "s"})
+	u2 := bb.AddHook("acme", "app", BitbucketHook{URL: "https://x.example/h", Events: []string{"repo:push"}})
+	bb.AddHook("acme", "app", BitbucketHook{URL: "https://other.example/", Active: true, Events: []string{"issue:created"}})
+	if u1 == u2 {
+		t.Fatalf("AddHook gave two hooks the UUID %s", u1)
+	}
+	if n := bb.EditHook("acme", "app", "https://x.example/h", func(h *BitbucketHook) { h.Active, h.Secret = false, "" }); n != 2 {
+		t.Errorf("EditHook changed %d hooks, want 2", n)
+	}
+	a := bbDo(t, c, "GET", "/repositories/acme/app/hooks/"+url.PathEscape(u1), "rat", nil)
+	if h := a.obj(t); h["active"] != false || h["secret_set"] != false || h["description"] != "x" {
+		t.Errorf("edited hook as served: %v", h)
+	}
+	if n := bb.RemoveHook("acme", "app", "https://x.example/h"); n != 2 {
+		t.Errorf("RemoveHook removed %d, want 2", n)
+	}
+	if d := cmp.Diff([]string{"https://other.example/"}, bb.HookURLs("acme", "app")); d != "" {
+		t.Errorf("left (-want +got):\n%s", d)
+	}
+	if n := bb.EditHook("acme", "nope", "https://x.example/h", func(*BitbucketHook) {}); n != 0 {
+		t.Errorf("EditHook on an unknown repository changed %d", n)
 	}
 }
 

@@ -99,16 +99,19 @@ func githubBranchSHA(r *GitHubRepo, branch string) string {
 	return githubSHA(r.FullName + "\x00" + branch)
 }
 
-// GitHubHook is a repository webhook created through the fake.
+// GitHubHook is a repository webhook on the fake.
 type GitHubHook struct {
-	ID          int64
-	URL         string
+	ID  int64
+	URL string
+	// ContentType is "json" or "form" (GitHub's default).
 	ContentType string
+	// Secret is answered as "********" when set, as GitHub does.
 	Secret      string
 	InsecureSSL string
 	Events      []string
 	Active      bool
 	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // GitHub is a fake of GitHub's REST API (github.com at api.github.com, and
@@ -165,6 +168,9 @@ func NewGitHub() *GitHub {
 	m.HandleFunc("GET /repos/{owner}/{repo}/contents/{path...}", g.getContents)
 	m.HandleFunc("GET /repos/{owner}/{repo}/hooks", g.listHooks)
 	m.HandleFunc("POST /repos/{owner}/{repo}/hooks", g.createHook)
+	m.HandleFunc("GET /repos/{owner}/{repo}/hooks/{hook_id}", g.getHook)
+	m.HandleFunc("PATCH /repos/{owner}/{repo}/hooks/{hook_id}", g.updateHook)
+	m.HandleFunc("DELETE /repos/{owner}/{repo}/hooks/{hook_id}", g.deleteHook)
 	m.HandleFunc("GET /rate_limit", g.getRateLimit)
 	m.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		githubError(w, http.StatusNotFound, "Not Found", "https://docs.github.com/rest")
@@ -263,6 +269,61 @@ func (g *GitHub) Hooks(fullName string) []GitHubHook {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return slices.Clone(g.hooks[strings.ToLower(fullName)])
+}
+
+// AddHook puts a hook on a repository as if someone had made it on
+// GitHub, and returns it with its new id. Empty fields take GitHub's
+// defaults: content type form, insecure_ssl "0", events push.
+func (g *GitHub) AddHook(fullName string, h GitHubHook) GitHubHook {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.nextID++
+	h.ID = g.nextID
+	if h.ContentType == "" {
+		h.ContentType = "form"
+	}
+	if h.InsecureSSL == "" {
+		h.InsecureSSL = "0"
+	}
+	if h.Events == nil {
+		h.Events = []string{"push"}
+	}
+	if h.CreatedAt.IsZero() {
+		h.CreatedAt = time.Now().UTC().Truncate(time.Second)
+	}
+	if h.UpdatedAt.IsZero() {
+		h.UpdatedAt = h.CreatedAt
+	}
+	key := strings.ToLower(fullName)
+	g.hooks[key] = append(g.hooks[key], h)
+	return h
+}
+
+// AlterHook changes a hook behind the client's back (someone editing it in
+// GitHub's settings); false when the repository has no such hook.
+func (g *GitHub) AlterHook(fullName string, id int64, change func(*GitHubHook)) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	hooks := g.hooks[strings.ToLower(fullName)]
+	for i := range hooks {
+		if hooks[i].ID == id {
+			change(&hooks[i])
+			hooks[i].ID = id
+			return true
+		}
+	}
+	return false
+}
+
+// RemoveHook deletes a hook behind the client's back; false when the
+// repository has no such hook.
+func (g *GitHub) RemoveHook(fullName string, id int64) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	key := strings.ToLower(fullName)
+	n := len(g.hooks[key])
+	g.hooks[key] = slices.DeleteFunc(g.hooks[key], func(h GitHubHook) bool { return h.ID == id })
+	return len(g.hooks[key]) < n
 }
 
 // githubCtx is one request as the handlers see it.
@@ -562,10 +623,25 @@ func (g *GitHub) visibleRepos(c *githubCtx) []*GitHubRepo {
 // repo finds the addressed repository or answers 404 as GitHub does for
 // repositories a token cannot see.
 func (g *GitHub) repo(c *githubCtx, doc string) *GitHubRepo {
+	return g.repoFor(c, doc, c.reaches)
+}
+
+// hookRepo is repo for the webhook endpoints, where the hook scopes alone
+// reach a private repository: "write:repo_hook only gives you access to
+// the webhooks for repositories and not access to the repository
+// information itself" (GitHub community discussion 24499); hookAccess then
+// checks the scope.
+func (g *GitHub) hookRepo(c *githubCtx, doc string) *GitHubRepo {
+	return g.repoFor(c, doc, func(r *GitHubRepo) bool {
+		return r.Public || slices.ContainsFunc(c.token.Repos, func(s string) bool { return strings.EqualFold(s, r.FullName) })
+	})
+}
+
+func (g *GitHub) repoFor(c *githubCtx, doc string, reaches func(*GitHubRepo) bool) *GitHubRepo {
 	g.mu.Lock()
 	rp := g.repos[strings.ToLower(c.r.PathValue("owner")+"/"+c.r.PathValue("repo"))]
 	g.mu.Unlock()
-	if rp == nil || !c.reaches(rp) {
+	if rp == nil || !reaches(rp) {
 		c.notFound(doc)
 		return nil
 	}
@@ -789,14 +865,28 @@ func githubContentItem(c *githubCtx, rp *GitHubRepo, p, typ string, size int, sh
 	}
 }
 
-// hookAccess checks repository webhook access. Classic tokens without a
-// hook scope get 404 (GitHub hides what they cannot administer) and the
-// scopes that would do in X-Accepted-OAuth-Scopes.
-func (c *githubCtx) hookAccess(write bool, doc string) bool {
+// Levels of repository webhook access, as GitHub's scopes tell them apart.
+const (
+	githubHookRead   = "read"
+	githubHookWrite  = "write"
+	githubHookDelete = "delete"
+)
+
+// hookAccess checks repository webhook access. Classic tokens: any of
+// admin:repo_hook, repo, write:repo_hook or read:repo_hook reads;
+// write:repo_hook creates and updates but cannot delete (GitHub's scope
+// docs); without one GitHub answers 404 (it hides what they cannot
+// administer), naming the scopes that would do in X-Accepted-OAuth-Scopes.
+// Fine-grained and app tokens need Webhooks (repository_hooks) read or
+// write, else 403 with X-Accepted-GitHub-Permissions.
+func (c *githubCtx) hookAccess(level, doc string) bool {
 	if c.scoped() {
 		scopes := []string{"admin:repo_hook", "read:repo_hook", "repo", "write:repo_hook"}
-		if write {
+		switch level {
+		case githubHookWrite:
 			scopes = []string{"admin:repo_hook", "repo", "write:repo_hook"}
+		case githubHookDelete:
+			scopes = []string{"admin:repo_hook", "repo"}
 		}
 		c.w.Header().Set("X-Accepted-OAuth-Scopes", strings.Join(scopes, ", "))
 		if c.hasScope(scopes...) {
@@ -805,23 +895,23 @@ func (c *githubCtx) hookAccess(write bool, doc string) bool {
 		c.notFound(doc)
 		return false
 	}
-	level := "read"
-	if write {
-		level = "write"
+	perm := "read"
+	if level != githubHookRead {
+		perm = "write"
 	}
-	c.w.Header().Set("X-Accepted-GitHub-Permissions", "repository_hooks="+level)
-	if c.hasPermission("repository_hooks", level) {
+	c.w.Header().Set("X-Accepted-GitHub-Permissions", "repository_hooks="+perm)
+	if c.hasPermission("repository_hooks", perm) {
 		return true
 	}
-	c.forbidden("repository_hooks="+level, doc)
+	c.forbidden("repository_hooks="+perm, doc)
 	return false
 }
 
 func (g *GitHub) listHooks(w http.ResponseWriter, r *http.Request) {
 	c := githubFrom(r)
 	const doc = "https://docs.github.com/rest/repos/webhooks#list-repository-webhooks"
-	rp := g.repo(c, doc)
-	if rp == nil || !c.hookAccess(false, doc) {
+	rp := g.hookRepo(c, doc)
+	if rp == nil || !c.hookAccess(githubHookRead, doc) {
 		return
 	}
 	hooks := g.Hooks(rp.FullName)
@@ -839,8 +929,8 @@ func (g *GitHub) listHooks(w http.ResponseWriter, r *http.Request) {
 func (g *GitHub) createHook(w http.ResponseWriter, r *http.Request) {
 	c := githubFrom(r)
 	const doc = "https://docs.github.com/rest/repos/webhooks#create-a-repository-webhook"
-	rp := g.repo(c, doc)
-	if rp == nil || !c.hookAccess(true, doc) {
+	rp := g.hookRepo(c, doc)
+	if rp == nil || !c.hookAccess(githubHookWrite, doc) {
 		return
 	}
 	var in struct {
@@ -858,14 +948,7 @@ func (g *GitHub) createHook(w http.ResponseWriter, r *http.Request) {
 		githubError(w, http.StatusBadRequest, "Problems parsing JSON", doc)
 		return
 	}
-	invalid := func(msg string) {
-		githubJSON(w, http.StatusUnprocessableEntity, map[string]any{
-			"message":           "Validation Failed",
-			"errors":            []any{map[string]any{"resource": "Hook", "code": "custom", "message": msg}},
-			"documentation_url": doc,
-			"status":            "422",
-		})
-	}
+	invalid := func(msg string) { githubHookInvalid(w, doc, msg) }
 	if in.Name != nil && *in.Name != "web" {
 		invalid("Name must be web")
 		return
@@ -878,6 +961,7 @@ func (g *GitHub) createHook(w http.ResponseWriter, r *http.Request) {
 		URL: in.Config.URL, ContentType: in.Config.ContentType, Secret: in.Config.Secret,
 		InsecureSSL: "0", Events: in.Events, Active: true, CreatedAt: time.Now().UTC().Truncate(time.Second),
 	}
+	h.UpdatedAt = h.CreatedAt
 	if h.ContentType == "" {
 		h.ContentType = "form"
 	}
@@ -912,14 +996,144 @@ func githubHookJSON(c *githubCtx, rp *GitHubRepo, h GitHubHook) map[string]any {
 	if h.Secret != "" {
 		cfg["secret"] = "********" // GitHub never returns a hook secret
 	}
-	ts := h.CreatedAt.Format(time.RFC3339)
+	updated := h.UpdatedAt
+	if updated.IsZero() {
+		updated = h.CreatedAt
+	}
+	events := h.Events
+	if events == nil {
+		events = []string{}
+	}
 	return map[string]any{
 		"type": "Repository", "id": h.ID, "name": "web", "active": h.Active,
-		"events": h.Events, "config": cfg, "created_at": ts, "updated_at": ts,
+		"events": events, "config": cfg, "created_at": h.CreatedAt.Format(time.RFC3339), "updated_at": updated.Format(time.RFC3339),
 		"url": base, "test_url": base + "/test", "ping_url": base + "/pings",
 		"deliveries_url": base + "/deliveries",
 		"last_response":  map[string]any{"code": nil, "status": "unused", "message": nil},
 	}
+}
+
+// githubHookInvalid is GitHub's 422 for a hook it will not take.
+func githubHookInvalid(w http.ResponseWriter, doc, msg string) {
+	githubJSON(w, http.StatusUnprocessableEntity, map[string]any{
+		"message":           "Validation Failed",
+		"errors":            []any{map[string]any{"resource": "Hook", "code": "custom", "message": msg}},
+		"documentation_url": doc,
+		"status":            "422",
+	})
+}
+
+// hookByID finds the addressed hook after the access check, answering 404
+// as GitHub does for an id the repository does not have.
+func (g *GitHub) hookByID(c *githubCtx, level, doc string) (*GitHubRepo, GitHubHook, bool) {
+	rp := g.hookRepo(c, doc)
+	if rp == nil || !c.hookAccess(level, doc) {
+		return nil, GitHubHook{}, false
+	}
+	id, err := strconv.ParseInt(c.r.PathValue("hook_id"), 10, 64)
+	if err == nil {
+		for _, h := range g.Hooks(rp.FullName) {
+			if h.ID == id {
+				return rp, h, true
+			}
+		}
+	}
+	c.notFound(doc)
+	return nil, GitHubHook{}, false
+}
+
+func (g *GitHub) getHook(w http.ResponseWriter, r *http.Request) {
+	c := githubFrom(r)
+	rp, h, ok := g.hookByID(c, githubHookRead, "https://docs.github.com/rest/repos/webhooks#get-a-repository-webhook")
+	if ok {
+		githubJSON(w, http.StatusOK, githubHookJSON(c, rp, h))
+	}
+}
+
+// updateHook answers PATCH as GitHub documents it: events replaces the
+// list, add_events and remove_events edit it, active toggles, and config
+// replaces the whole configuration, so a config without a secret removes
+// the secret ("If you previously had a secret set, you must provide the
+// same secret or set a new secret or the secret will be removed").
+func (g *GitHub) updateHook(w http.ResponseWriter, r *http.Request) {
+	c := githubFrom(r)
+	const doc = "https://docs.github.com/rest/repos/webhooks#update-a-repository-webhook"
+	rp, h, ok := g.hookByID(c, githubHookWrite, doc)
+	if !ok {
+		return
+	}
+	var in struct {
+		Config *struct {
+			URL         string `json:"url"`
+			ContentType string `json:"content_type"`
+			Secret      string `json:"secret"`
+			InsecureSSL any    `json:"insecure_ssl"`
+		} `json:"config"`
+		Events       *[]string `json:"events"`
+		AddEvents    []string  `json:"add_events"`
+		RemoveEvents []string  `json:"remove_events"`
+		Active       *bool     `json:"active"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		githubError(w, http.StatusBadRequest, "Problems parsing JSON", doc)
+		return
+	}
+	if cfg := in.Config; cfg != nil {
+		if cfg.URL == "" {
+			githubHookInvalid(w, doc, "Config must contain url for webhook hook")
+			return
+		}
+		h.URL, h.ContentType, h.Secret, h.InsecureSSL = cfg.URL, cfg.ContentType, cfg.Secret, "0"
+		if h.ContentType == "" {
+			h.ContentType = "form"
+		}
+		if cfg.InsecureSSL != nil {
+			h.InsecureSSL = fmt.Sprint(cfg.InsecureSSL)
+		}
+	}
+	if in.Events != nil {
+		h.Events = slices.Clone(*in.Events)
+	}
+	for _, e := range in.AddEvents {
+		if !slices.Contains(h.Events, e) {
+			h.Events = append(h.Events, e)
+		}
+	}
+	h.Events = slices.DeleteFunc(h.Events, func(e string) bool { return slices.Contains(in.RemoveEvents, e) })
+	if in.Active != nil {
+		h.Active = *in.Active
+	}
+	h.UpdatedAt = time.Now().UTC().Truncate(time.Second)
+	key := strings.ToLower(rp.FullName)
+	g.mu.Lock()
+	if slices.ContainsFunc(g.hooks[key], func(o GitHubHook) bool { return o.ID != h.ID && o.URL == h.URL }) {
+		g.mu.Unlock()
+		githubHookInvalid(w, doc, "Hook already exists on this repository")
+		return
+	}
+	found := false
+	for i := range g.hooks[key] {
+		if g.hooks[key][i].ID == h.ID {
+			g.hooks[key][i], found = h, true
+		}
+	}
+	g.mu.Unlock()
+	if !found { // deleted while this request ran
+		c.notFound(doc)
+		return
+	}
+	githubJSON(w, http.StatusOK, githubHookJSON(c, rp, h))
+}
+
+func (g *GitHub) deleteHook(w http.ResponseWriter, r *http.Request) {
+	c := githubFrom(r)
+	rp, h, ok := g.hookByID(c, githubHookDelete, "https://docs.github.com/rest/repos/webhooks#delete-a-repository-webhook")
+	if !ok {
+		return
+	}
+	g.RemoveHook(rp.FullName, h.ID)
+	w.Header().Del("Content-Type")
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (g *GitHub) getRateLimit(w http.ResponseWriter, _ *http.Request) {

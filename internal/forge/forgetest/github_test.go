@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -499,6 +500,156 @@ func TestGitHubFakeBrowses(t *testing.T) {
 	}
 	if r := e.do(t, "GET", api+"octo/app", metaOnly, ""); r.status != 200 {
 		t.Errorf("metadata is enough for the repository itself: %d", r.status)
+	}
+	e.allChecked(t)
+}
+
+// TestGitHubFakeManagesHooks drives the repository webhook endpoints the
+// hook adapter uses (list, create, get, update, delete) through GitHub's
+// contract: GitHub's PATCH semantics (config replaces the whole config, so
+// a missing secret removes it), the scope and permission each call needs,
+// and the test-side changes made behind a client's back.
+func TestGitHubFakeManagesHooks(t *testing.T) {
+	e := newGHEnv(t)
+	const (
+		api       = "https://api.github.com/repos/octo/app/hooks"
+		writeOnly = "ghp_writeHookWWWWWWWWWWWWWWWWWWWWWWWWWWWW"
+		readOnly  = "ghp_readHookRRRRRRRRRRRRRRRRRRRRRRRRRRRRR"
+		fineRead  = "github_pat_11AAAAAAA0hooksReadOnlyZZZZZZZZZZZZZZZZZZZZ"
+	)
+	e.gh.AddToken(writeOnly, forgetest.GitHubToken{Login: "octo", Kind: forgetest.GitHubClassic, Scopes: []string{"write:repo_hook"}, Repos: []string{"octo/app"}})
+	e.gh.AddToken(readOnly, forgetest.GitHubToken{Login: "octo", Kind: forgetest.GitHubClassic, Scopes: []string{"read:repo_hook"}, Repos: []string{"octo/app"}})
+	e.gh.AddToken(fineRead, forgetest.GitHubToken{Login: "octo", Kind: forgetest.GitHubFineGrained,
+		FineGrained: map[string]string{"metadata": "read", "repository_hooks": "read"}, Repos: []string{"octo/app"}})
+
+	created := e.do(t, "POST", api, ghClassic, `{"name":"web","active":true,"events":["push","pull_request"],"config":{"url":"https://ci.example/hooks/a","content_type":"json","secret":"s3cret","insecure_ssl":"0"}}`)
+	if created.status != 201 {
+		t.Fatalf("create = %d %s", created.status, created.body)
+	}
+	var h struct {
+		ID     int64    `json:"id"`
+		Active bool     `json:"active"`
+		Events []string `json:"events"`
+		Config struct {
+			URL, ContentType, Secret, InsecureSSL string
+		} `json:"config"`
+	}
+	decode := func(r ghResp) {
+		t.Helper()
+		h.Config.ContentType, h.Config.Secret, h.Config.InsecureSSL = "", "", ""
+		var raw struct {
+			ID     int64             `json:"id"`
+			Active bool              `json:"active"`
+			Events []string          `json:"events"`
+			Config map[string]string `json:"config"`
+		}
+		if err := json.Unmarshal(r.body, &raw); err != nil {
+			t.Fatalf("%s: %v", r.body, err)
+		}
+		h.ID, h.Active, h.Events = raw.ID, raw.Active, raw.Events
+		h.Config.URL, h.Config.ContentType, h.Config.Secret, h.Config.InsecureSSL = raw.Config["url"], raw.Config["content_type"], raw.Config["secret"], raw.Config["insecure_ssl"]
+	}
+	decode(created)
+	one := fmt.Sprintf("%s/%d", api, h.ID)
+	if h.Config.Secret != "********" {
+		t.Errorf("created hook's secret answered as %q, want GitHub's ********", h.Config.Secret)
+	}
+
+	if r := e.do(t, "GET", one, ghInstall, ""); r.status != 200 {
+		t.Errorf("get = %d %s", r.status, r.body)
+	}
+	// events and active change; config replaced without a secret drops it.
+	r := e.do(t, "PATCH", one, ghClassic, `{"active":false,"events":["push"],"config":{"url":"https://ci.example/hooks/a","content_type":"form"}}`)
+	if r.status != 200 {
+		t.Fatalf("patch = %d %s", r.status, r.body)
+	}
+	decode(r)
+	if h.Active || !slices.Equal(h.Events, []string{"push"}) || h.Config.ContentType != "form" || h.Config.Secret != "" {
+		t.Errorf("after PATCH: %+v, want inactive, [push], form, no secret", h)
+	}
+	if got := e.gh.Hooks("octo/app")[0]; got.Secret != "" || got.Active {
+		t.Errorf("fake kept %+v after PATCH", got)
+	}
+	r = e.do(t, "PATCH", one, writeOnly, `{"add_events":["pull_request","push"],"remove_events":["push"]}`)
+	decode(r)
+	if r.status != 200 || !slices.Equal(h.Events, []string{"pull_request"}) || h.Config.ContentType != "form" {
+		t.Errorf("add/remove events = %d %+v, want [pull_request] and config untouched", r.status, h)
+	}
+
+	// A second hook cannot take the first one's URL.
+	other := e.gh.AddHook("octo/app", forgetest.GitHubHook{URL: "https://other.example/hook", Active: true})
+	if r := e.do(t, "PATCH", fmt.Sprintf("%s/%d", api, other.ID), ghClassic, `{"config":{"url":"https://ci.example/hooks/a"}}`); r.status != 422 {
+		t.Errorf("patch onto a taken URL = %d %s, want 422", r.status, r.body)
+	}
+	if r := e.do(t, "PATCH", one, ghClassic, `{"config":{"content_type":"json"}}`); r.status != 422 {
+		t.Errorf("patch config without url = %d, want 422", r.status)
+	}
+
+	// Behind the client's back.
+	if !e.gh.AlterHook("octo/app", h.ID, func(g *forgetest.GitHubHook) { g.ContentType = "json"; g.Events = []string{"*"} }) {
+		t.Fatal("AlterHook found no hook")
+	}
+	decode(e.do(t, "GET", one, ghClassic, ""))
+	if h.Config.ContentType != "json" || !slices.Equal(h.Events, []string{"*"}) {
+		t.Errorf("altered hook reads %+v", h)
+	}
+
+	// Permissions: write:repo_hook cannot delete, read:repo_hook cannot
+	// write, fine-grained read cannot write.
+	for _, c := range []struct {
+		name, method, token, body string
+		want                      int
+		header, value             string
+	}{
+		{"delete with write:repo_hook", "DELETE", writeOnly, "", 404, "X-Accepted-OAuth-Scopes", "admin:repo_hook, repo"},
+		{"patch with read:repo_hook", "PATCH", readOnly, `{"active":true}`, 404, "X-Accepted-OAuth-Scopes", "admin:repo_hook, repo, write:repo_hook"},
+		{"get with read:repo_hook", "GET", readOnly, "", 200, "X-Accepted-OAuth-Scopes", "admin:repo_hook, read:repo_hook, repo, write:repo_hook"},
+		{"patch with Webhooks read", "PATCH", fineRead, `{"active":true}`, 403, "X-Accepted-GitHub-Permissions", "repository_hooks=write"},
+		{"delete with Webhooks read", "DELETE", fineRead, "", 403, "X-Accepted-GitHub-Permissions", "repository_hooks=write"},
+		{"get with Webhooks read", "GET", fineRead, "", 200, "X-Accepted-GitHub-Permissions", "repository_hooks=read"},
+		{"get without Webhooks", "GET", ghFineGrained, "", 403, "X-Accepted-GitHub-Permissions", "repository_hooks=read"},
+	} {
+		r := e.do(t, c.method, one, c.token, c.body)
+		if r.status != c.want || r.header.Get(c.header) != c.value {
+			t.Errorf("%s = %d %s=%q, want %d %q", c.name, r.status, c.header, r.header.Get(c.header), c.want, c.value)
+		}
+	}
+
+	if r := e.do(t, "DELETE", one, ghInstall, ""); r.status != 204 || len(r.body) != 0 {
+		t.Errorf("delete = %d %q, want 204 and no body", r.status, r.body)
+	}
+	for _, m := range []string{"GET", "DELETE"} {
+		if r := e.do(t, m, one, ghClassic, ""); r.status != 404 {
+			t.Errorf("%s deleted hook = %d, want 404", m, r.status)
+		}
+	}
+	if r := e.do(t, "PATCH", api+"/999999", ghClassic, `{"active":true}`); r.status != 404 {
+		t.Errorf("PATCH unknown hook id = %d, want 404", r.status)
+	}
+	if !e.gh.RemoveHook("octo/app", other.ID) || e.gh.RemoveHook("octo/app", other.ID) || len(e.gh.Hooks("octo/app")) != 0 {
+		t.Errorf("RemoveHook: hooks left %+v", e.gh.Hooks("octo/app"))
+	}
+	e.allChecked(t)
+}
+
+// TestGitHubFakePaginatesHooks: a repository's hooks page like any list.
+func TestGitHubFakePaginatesHooks(t *testing.T) {
+	e := newGHEnv(t)
+	for i := range 130 {
+		e.gh.AddHook("octo/app", forgetest.GitHubHook{URL: fmt.Sprintf("https://ci.example/h/%d", i)})
+	}
+	var sizes []int
+	for url := "https://api.github.com/repos/octo/app/hooks?per_page=100"; url != ""; {
+		r := e.do(t, "GET", url, ghClassic, "")
+		var items []json.RawMessage
+		if err := json.Unmarshal(r.body, &items); err != nil || r.status != 200 {
+			t.Fatalf("GET %s = %d %v", url, r.status, err)
+		}
+		sizes = append(sizes, len(items))
+		url = nextLink(r.header.Get("Link"))
+	}
+	if !slices.Equal(sizes, []int{100, 30}) {
+		t.Errorf("hook pages %v, want [100 30]", sizes)
 	}
 	e.allChecked(t)
 }

@@ -63,7 +63,7 @@ type GitLabToken struct {
 }
 
 // GitLabHook is a project hook as the fake stored it, secret token included
-// (GitLab never returns it; tests need it to sign deliveries).
+// (GitLab never returns it; tests need it to check what gitaccess sent).
 type GitLabHook struct {
 	ID                    int
 	URL                   string
@@ -72,6 +72,27 @@ type GitLabHook struct {
 	TagPushEvents         bool
 	MergeRequestsEvents   bool
 	EnableSSLVerification bool
+	// PushEventsBranchFilter limits push events to matching branches; ""
+	// sends every branch.
+	PushEventsBranchFilter string
+	// CustomWebhookTemplate replaces GitLab's payload when set.
+	CustomWebhookTemplate string
+	// AlertStatus is "executable", or "temporarily_disabled" / "disabled"
+	// after failed deliveries (WebHooks::AutoDisabling).
+	AlertStatus string
+	// OtherEvents names the other *_events flags that are on
+	// ("issues_events", "pipeline_events"...), sorted; nil when none.
+	OtherEvents []string
+}
+
+// glOtherEvents are the hook's event flags besides push, tag push and
+// merge requests, as project_hook.get.docs-example.json lists them.
+func glOtherEvents() []string {
+	return []string{
+		"issues_events", "confidential_issues_events", "note_events", "confidential_note_events",
+		"job_events", "pipeline_events", "wiki_page_events", "deployment_events", "releases_events",
+		"feature_flag_events", "repository_update_events", "resource_access_token_events",
+	}
 }
 
 type glUser struct {
@@ -120,7 +141,6 @@ type glHook struct {
 	GitLabHook
 	name          string
 	description   string
-	branchFilter  string
 	created       time.Time
 	customHeaders []string
 }
@@ -302,21 +322,6 @@ func (g *GitLab) SetFile(project, ref, path, content string) {
 	p.files[ref][path] = content
 }
 
-// Hooks returns the hooks of project ("group/name").
-func (g *GitLab) Hooks(project string) []GitLabHook {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	p, ok := g.projects[project]
-	if !ok {
-		return nil
-	}
-	out := make([]GitLabHook, 0, len(p.hooks))
-	for _, h := range p.hooks {
-		out = append(out, h.GitLabHook)
-	}
-	return out
-}
-
 func (g *GitLab) newID() int {
 	id := g.nextID
 	g.nextID++
@@ -495,6 +500,11 @@ func (g *GitLab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case len(seg) == 3 && seg[0] == "projects" && seg[2] == "hooks":
 		if !route(http.MethodGet, 3, glReadAPI, g.listHooks) && !route(http.MethodPost, 3, glWriteScope, g.createHook) {
+			glError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
+		}
+	case len(seg) == 4 && seg[0] == "projects" && seg[2] == "hooks":
+		if !route(http.MethodGet, 4, glReadAPI, g.getHook) && !route(http.MethodPut, 4, glWriteScope, g.editHook) &&
+			!route(http.MethodDelete, 4, glWriteScope, g.deleteHook) {
 			glError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
 		}
 	default:
@@ -1078,68 +1088,222 @@ func (g *GitLab) rawFile(w http.ResponseWriter, r *http.Request, t *glToken, seg
 	_, _ = fmt.Fprint(w, content)
 }
 
+// hookJSON is GitLab's ProjectHook entity, shaped like
+// contracts/gitlab/api/project_hook.get.docs-example.json; the token is
+// never part of it.
 func (g *GitLab) hookJSON(p *glProject, h *glHook) map[string]any {
 	headers := []any{}
 	for _, k := range h.customHeaders {
 		headers = append(headers, map[string]any{"key": k}) // values never leave GitLab
 	}
-	return map[string]any{
-		"id":                           h.ID,
-		"url":                          h.URL,
-		"name":                         h.name,
-		"description":                  h.description,
-		"project_id":                   p.id,
-		"push_events":                  h.PushEvents,
-		"push_events_branch_filter":    h.branchFilter,
-		"issues_events":                false,
-		"confidential_issues_events":   false,
-		"merge_requests_events":        h.MergeRequestsEvents,
-		"tag_push_events":              h.TagPushEvents,
-		"note_events":                  false,
-		"confidential_note_events":     false,
-		"job_events":                   false,
-		"pipeline_events":              false,
-		"wiki_page_events":             false,
-		"deployment_events":            false,
-		"releases_events":              false,
-		"feature_flag_events":          false,
-		"enable_ssl_verification":      h.EnableSSLVerification,
-		"repository_update_events":     false,
-		"alert_status":                 "executable",
-		"disabled_until":               nil,
-		"url_variables":                []any{},
-		"created_at":                   h.created.UTC().Format(time.RFC3339),
-		"resource_access_token_events": false,
-		"custom_webhook_template":      "",
-		"custom_headers":               headers,
+	var disabledUntil any
+	if h.AlertStatus == "temporarily_disabled" {
+		disabledUntil = glEpoch.Add(time.Hour).UTC().Format(time.RFC3339)
 	}
+	out := map[string]any{
+		"id":                        h.ID,
+		"url":                       h.URL,
+		"name":                      h.name,
+		"description":               h.description,
+		"project_id":                p.id,
+		"push_events":               h.PushEvents,
+		"push_events_branch_filter": h.PushEventsBranchFilter,
+		"merge_requests_events":     h.MergeRequestsEvents,
+		"tag_push_events":           h.TagPushEvents,
+		"enable_ssl_verification":   h.EnableSSLVerification,
+		"alert_status":              h.AlertStatus,
+		"disabled_until":            disabledUntil,
+		"url_variables":             []any{},
+		"created_at":                h.created.UTC().Format(time.RFC3339),
+		"custom_webhook_template":   h.CustomWebhookTemplate,
+		"custom_headers":            headers,
+	}
+	for _, e := range glOtherEvents() {
+		out[e] = slices.Contains(h.OtherEvents, e)
+	}
+	return out
 }
 
-func (g *GitLab) listHooks(w http.ResponseWriter, _ *http.Request, t *glToken, seg []string) {
-	// Project hooks need admin_project: Maintainer.
-	p := g.userProject(w, t, seg[1], glMaintainer)
+// hookProject is userProject for the hooks API, which authorizes
+// read_web_hook for GETs and admin_web_hook otherwise
+// (lib/api/project_hooks.rb): both the Maintainer role.
+func (g *GitLab) hookProject(w http.ResponseWriter, t *glToken, id string) *glProject {
+	return g.userProject(w, t, id, glMaintainer)
+}
+
+// findHook finds hook rawID of p, writing GitLab's answer when it cannot:
+// 400 for an id that is not an integer, 404 for an unknown one.
+func (g *GitLab) findHook(w http.ResponseWriter, p *glProject, rawID string) (int, *glHook) {
+	id, err := strconv.Atoi(rawID)
+	if err != nil {
+		glError(w, http.StatusBadRequest, "hook_id is invalid")
+		return -1, nil
+	}
+	for i, h := range p.hooks {
+		if h.ID == id {
+			return i, h
+		}
+	}
+	// ActiveRecord::RecordNotFound, as the API renders it.
+	glMessage(w, http.StatusNotFound, "404 Not found")
+	return -1, nil
+}
+
+// listHooks is GET /projects/:id/hooks: offset pages (paginate(), 20 per
+// page unless per_page says otherwise, at most 100).
+func (g *GitLab) listHooks(w http.ResponseWriter, r *http.Request, t *glToken, seg []string) {
+	p := g.hookProject(w, t, seg[1])
 	if p == nil {
 		return
 	}
+	lo, hi := g.glOffsetPage(w, r, seg[1], len(p.hooks))
 	out := []any{}
-	for _, h := range p.hooks {
+	for _, h := range p.hooks[lo:hi] {
 		out = append(out, g.hookJSON(p, h))
 	}
 	glJSON(w, http.StatusOK, out)
 }
 
-// glHookParams is what POST /projects/:id/hooks reads, as JSON or a form.
-type glHookParams struct {
-	URL                   string  `json:"url"`
-	Token                 string  `json:"token"`
-	Name                  string  `json:"name"`
-	Description           string  `json:"description"`
-	PushEvents            *bool   `json:"push_events"`
-	PushEventsBranch      string  `json:"push_events_branch_filter"`
-	TagPushEvents         bool    `json:"tag_push_events"`
-	MergeRequestsEvents   bool    `json:"merge_requests_events"`
-	EnableSSLVerification *bool   `json:"enable_ssl_verification"`
-	CustomHeaders         []glKey `json:"custom_headers"`
+func (g *GitLab) getHook(w http.ResponseWriter, _ *http.Request, t *glToken, seg []string) {
+	p := g.hookProject(w, t, seg[1])
+	if p == nil {
+		return
+	}
+	if _, h := g.findHook(w, p, seg[3]); h != nil {
+		glJSON(w, http.StatusOK, g.hookJSON(p, h))
+	}
+}
+
+func (g *GitLab) createHook(w http.ResponseWriter, r *http.Request, t *glToken, seg []string) {
+	p := g.hookProject(w, t, seg[1])
+	if p == nil {
+		return
+	}
+	in, ok := glReadParams(w, r)
+	if !ok {
+		return
+	}
+	if !in.has("url") {
+		glError(w, http.StatusBadRequest, "url is missing")
+		return
+	}
+	// Column defaults: push events and SSL verification on, the rest off.
+	h := &glHook{GitLabHook: GitLabHook{PushEvents: true, EnableSSLVerification: true, AlertStatus: "executable"}, created: glEpoch}
+	if !g.applyHook(w, h, in) {
+		return
+	}
+	h.ID = g.newID()
+	p.hooks = append(p.hooks, h)
+	glJSON(w, http.StatusCreated, g.hookJSON(p, h))
+}
+
+// editHook is PUT /projects/:id/hooks/:hook_id: parameters change only
+// when given (url too: use :optional_url). A new URL without a token drops
+// the old token (GitLab resets it so a secret never follows a hook
+// elsewhere).
+func (g *GitLab) editHook(w http.ResponseWriter, r *http.Request, t *glToken, seg []string) {
+	p := g.hookProject(w, t, seg[1])
+	if p == nil {
+		return
+	}
+	_, h := g.findHook(w, p, seg[3])
+	if h == nil {
+		return
+	}
+	in, ok := glReadParams(w, r)
+	if !ok {
+		return
+	}
+	edited := *h
+	edited.OtherEvents = slices.Clone(h.OtherEvents)
+	if !g.applyHook(w, &edited, in) {
+		return
+	}
+	if edited.URL != h.URL && !in.has("token") {
+		edited.Token = ""
+	}
+	*h = edited
+	glJSON(w, http.StatusOK, g.hookJSON(p, h))
+}
+
+// deleteHook is DELETE /projects/:id/hooks/:hook_id: 204, or 404 when the
+// hook is gone.
+func (g *GitLab) deleteHook(w http.ResponseWriter, _ *http.Request, t *glToken, seg []string) {
+	p := g.hookProject(w, t, seg[1])
+	if p == nil {
+		return
+	}
+	i, h := g.findHook(w, p, seg[3])
+	if h == nil {
+		return
+	}
+	p.hooks = slices.Delete(p.hooks, i, i+1)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// applyHook sets what in gives on h, or writes Grape's 400 (or GitLab's
+// 422 for a bad URL) and leaves h half-done: callers apply to a copy.
+func (g *GitLab) applyHook(w http.ResponseWriter, h *glHook, in glParams) bool {
+	if in.has("url") {
+		raw := in.str("url")
+		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			glMessage(w, http.StatusUnprocessableEntity, "Invalid url given")
+			return false
+		}
+		h.URL = raw
+	}
+	for key, dst := range map[string]*string{
+		"token": &h.Token, "name": &h.name, "description": &h.description,
+		"push_events_branch_filter": &h.PushEventsBranchFilter, "custom_webhook_template": &h.CustomWebhookTemplate,
+	} {
+		if in.has(key) {
+			*dst = in.str(key)
+		}
+	}
+	for key, dst := range map[string]*bool{
+		"push_events": &h.PushEvents, "tag_push_events": &h.TagPushEvents,
+		"merge_requests_events": &h.MergeRequestsEvents, "enable_ssl_verification": &h.EnableSSLVerification,
+	} {
+		if !in.has(key) {
+			continue
+		}
+		v, ok := in.boolean(key)
+		if !ok {
+			glError(w, http.StatusBadRequest, key+" is invalid")
+			return false
+		}
+		*dst = v
+	}
+	for _, key := range glOtherEvents() {
+		if !in.has(key) {
+			continue
+		}
+		v, ok := in.boolean(key)
+		if !ok {
+			glError(w, http.StatusBadRequest, key+" is invalid")
+			return false
+		}
+		h.OtherEvents = slices.DeleteFunc(h.OtherEvents, func(e string) bool { return e == key })
+		if v {
+			h.OtherEvents = append(h.OtherEvents, key)
+		}
+	}
+	sort.Strings(h.OtherEvents)
+	if len(h.OtherEvents) == 0 {
+		h.OtherEvents = nil
+	}
+	if in.has("custom_headers") {
+		var headers []glKey
+		if err := json.Unmarshal(in.json["custom_headers"], &headers); err != nil {
+			glError(w, http.StatusBadRequest, "custom_headers is invalid")
+			return false
+		}
+		h.customHeaders = nil
+		for _, k := range headers {
+			h.customHeaders = append(h.customHeaders, k.Key)
+		}
+	}
+	return true
 }
 
 type glKey struct {
@@ -1147,56 +1311,126 @@ type glKey struct {
 	Value string `json:"value"`
 }
 
-func (g *GitLab) createHook(w http.ResponseWriter, r *http.Request, t *glToken, seg []string) {
-	p := g.userProject(w, t, seg[1], glMaintainer)
-	if p == nil {
-		return
-	}
-	var in glHookParams
+// glParams are a request's parameters from a JSON body or a form, which
+// Grape accepts alike.
+type glParams struct {
+	json map[string]json.RawMessage
+	form url.Values
+}
+
+// glReadParams reads the body (at most 1 MiB) or writes Grape's 400.
+func glReadParams(w http.ResponseWriter, r *http.Request) (glParams, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
-		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		var in glParams
+		if err := json.NewDecoder(r.Body).Decode(&in.json); err != nil {
 			glError(w, http.StatusBadRequest, "400 Bad request - "+err.Error())
-			return
+			return glParams{}, false
 		}
-	} else {
-		if err := r.ParseForm(); err != nil {
-			glError(w, http.StatusBadRequest, "400 Bad request - "+err.Error())
-			return
+		return in, true
+	}
+	if err := r.ParseForm(); err != nil {
+		glError(w, http.StatusBadRequest, "400 Bad request - "+err.Error())
+		return glParams{}, false
+	}
+	return glParams{form: r.PostForm}, true
+}
+
+func (p glParams) has(k string) bool {
+	if p.json != nil {
+		v, ok := p.json[k]
+		return ok && string(v) != "null"
+	}
+	return p.form.Has(k)
+}
+
+func (p glParams) str(k string) string {
+	if p.json != nil {
+		var s string
+		if json.Unmarshal(p.json[k], &s) != nil {
+			return string(p.json[k]) // a number or bool, as Grape coerces it
 		}
-		f := r.PostForm
-		truth := func(k string) *bool {
-			if !f.Has(k) {
-				return nil
-			}
-			b := f.Get(k) == "true"
-			return &b
+		return s
+	}
+	return p.form.Get(k)
+}
+
+// boolean coerces like Grape's Boolean: true/false, also as strings or 1/0.
+func (p glParams) boolean(k string) (bool, bool) {
+	v := p.str(k)
+	switch strings.ToLower(v) {
+	case "true", "1":
+		return true, true
+	case "false", "0":
+		return false, true
+	}
+	return false, false
+}
+
+// Hooks returns the hooks of project ("group/name"), tokens included.
+func (g *GitLab) Hooks(project string) []GitLabHook {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p, ok := g.projects[project]
+	if !ok {
+		return nil
+	}
+	out := make([]GitLabHook, 0, len(p.hooks))
+	for _, h := range p.hooks {
+		c := h.GitLabHook
+		c.OtherEvents = slices.Clone(h.OtherEvents)
+		out = append(out, c)
+	}
+	return out
+}
+
+// AddHook adds h to project (created on first mention) as someone could in
+// GitLab's settings page, behind gitaccess's back, and returns its new id.
+// A zero AlertStatus is "executable".
+func (g *GitLab) AddHook(project string, h GitLabHook) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p := g.projectLocked(project)
+	h.ID = g.newID()
+	if h.AlertStatus == "" {
+		h.AlertStatus = "executable"
+	}
+	h.OtherEvents = slices.Clone(h.OtherEvents)
+	sort.Strings(h.OtherEvents)
+	p.hooks = append(p.hooks, &glHook{GitLabHook: h, created: glEpoch})
+	return h.ID
+}
+
+// AlterHook changes hook id of project in place, behind gitaccess's back
+// (its id stays); false when there is no such hook.
+func (g *GitLab) AlterHook(project string, id int, change func(*GitLabHook)) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p, ok := g.projects[project]
+	if !ok {
+		return false
+	}
+	for _, h := range p.hooks {
+		if h.ID == id {
+			change(&h.GitLabHook)
+			h.ID = id
+			sort.Strings(h.OtherEvents)
+			return true
 		}
-		in = glHookParams{URL: f.Get("url"), Token: f.Get("token"), Name: f.Get("name"), Description: f.Get("description"),
-			PushEvents: truth("push_events"), PushEventsBranch: f.Get("push_events_branch_filter"),
-			TagPushEvents: f.Get("tag_push_events") == "true", MergeRequestsEvents: f.Get("merge_requests_events") == "true",
-			EnableSSLVerification: truth("enable_ssl_verification")}
 	}
-	if in.URL == "" {
-		glError(w, http.StatusBadRequest, "url is missing")
-		return
+	return false
+}
+
+// RemoveHook deletes hook id of project behind gitaccess's back; false
+// when there is no such hook.
+func (g *GitLab) RemoveHook(project string, id int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p, ok := g.projects[project]
+	if !ok {
+		return false
 	}
-	if u, err := url.Parse(in.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		glMessage(w, http.StatusUnprocessableEntity, "Invalid url given")
-		return
-	}
-	h := &glHook{
-		GitLabHook: GitLabHook{
-			ID: g.newID(), URL: in.URL, Token: in.Token,
-			PushEvents:            in.PushEvents == nil || *in.PushEvents, // GitLab's default: true
-			TagPushEvents:         in.TagPushEvents,
-			MergeRequestsEvents:   in.MergeRequestsEvents,
-			EnableSSLVerification: in.EnableSSLVerification == nil || *in.EnableSSLVerification,
-		},
-		name: in.Name, description: in.Description, branchFilter: in.PushEventsBranch, created: glEpoch,
-	}
-	for _, k := range in.CustomHeaders {
-		h.customHeaders = append(h.customHeaders, k.Key)
-	}
-	p.hooks = append(p.hooks, h)
-	glJSON(w, http.StatusCreated, g.hookJSON(p, h))
+	n := len(p.hooks)
+	p.hooks = slices.DeleteFunc(p.hooks, func(h *glHook) bool { return h.ID == id })
+	return len(p.hooks) < n
 }

@@ -211,7 +211,7 @@ func TestGitLabMembershipAndRoles(t *testing.T) {
 	}
 	hooks := gl.Hooks("acme/web")
 	want := []forgetest.GitLabHook{{ID: hooks[0].ID, URL: "https://ci.example/hooks/1", Token: "hook-secret",
-		PushEvents: true, MergeRequestsEvents: true, EnableSSLVerification: true}}
+		PushEvents: true, MergeRequestsEvents: true, EnableSSLVerification: true, AlertStatus: "executable"}}
 	if diff := cmp.Diff(want, hooks); diff != "" {
 		t.Errorf("stored hooks (-want +got):\n%s", diff)
 	}
@@ -408,6 +408,12 @@ func TestGitLabContract(t *testing.T) {
 	if created.status != http.StatusCreated {
 		t.Fatalf("create hook: %d %s", created.status, created.body)
 	}
+	hookPath := fmt.Sprintf("projects/acme%%2Fweb/hooks/%v", created.json(t).(map[string]any)["id"])
+	edited := c.do(http.MethodPut, glAPI+hookPath, "PRIVATE-TOKEN", "tok-group", map[string]any{
+		"url": "https://ci.example/hooks/1", "push_events": false, "issues_events": true})
+	if edited.status != http.StatusOK {
+		t.Fatalf("edit hook: %d %s", edited.status, edited.body)
+	}
 	pats := glExample(t, "personal_access_tokens.list.docs-example.json").([]any)
 	hook := glExample(t, "project_hook.get.docs-example.json")
 
@@ -437,6 +443,8 @@ func TestGitLabContract(t *testing.T) {
 			glExample(t, "branch.get.json"), true},
 		{"POST /projects/:id/hooks", created.json(t), hook, false},
 		{"GET /projects/:id/hooks", c.get("projects/acme%2Fweb/hooks", "tok-group").json(t), []any{hook}, false},
+		{"GET /projects/:id/hooks/:hook_id", c.get(hookPath, "tok-group").json(t), hook, false},
+		{"PUT /projects/:id/hooks/:hook_id", edited.json(t), hook, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.endpoint, func(t *testing.T) {
@@ -707,5 +715,176 @@ func TestGitLabBranchesAndFiles(t *testing.T) {
 	gl.SetDefaultBranch("acme/web", "")
 	if p := c.get("projects/acme%2Fweb", "tok").json(t).(map[string]any); p["default_branch"] != nil || p["empty_repo"] != true {
 		t.Errorf("empty repository: default_branch %v empty_repo %v", p["default_branch"], p["empty_repo"])
+	}
+}
+
+// hookIDs lists the ids of a JSON array of hooks.
+func hookIDs(t *testing.T, a glAnswer) []int {
+	t.Helper()
+	if a.status != http.StatusOK {
+		t.Fatalf("status %d: %s", a.status, a.body)
+	}
+	var out []int
+	for _, h := range a.json(t).([]any) {
+		out = append(out, int(h.(map[string]any)["id"].(float64)))
+	}
+	return out
+}
+
+func TestGitLabHooksCRUD(t *testing.T) {
+	gl := forgetest.NewGitLab()
+	gl.AddToken("tok", forgetest.GitLabToken{Username: "alice", Scopes: []string{"api"}, AccessLevel: 40, Projects: []string{"acme/web"}})
+	c := newGLClient(t, gl)
+
+	created := c.do(http.MethodPost, glAPI+"projects/acme%2Fweb/hooks", "PRIVATE-TOKEN", "tok", map[string]any{
+		"url": "https://ci.example/hooks/1", "token": "s1", "tag_push_events": true, "merge_requests_events": "true",
+		"push_events_branch_filter": "main", "note_events": true})
+	if created.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", created.status, created.body)
+	}
+	id := int(created.json(t).(map[string]any)["id"].(float64))
+	path := fmt.Sprintf("projects/acme%%2Fweb/hooks/%d", id)
+	want := forgetest.GitLabHook{ID: id, URL: "https://ci.example/hooks/1", Token: "s1", PushEvents: true, TagPushEvents: true,
+		MergeRequestsEvents: true, EnableSSLVerification: true, PushEventsBranchFilter: "main", AlertStatus: "executable",
+		OtherEvents: []string{"note_events"}}
+	if diff := cmp.Diff([]forgetest.GitLabHook{want}, gl.Hooks("acme/web")); diff != "" {
+		t.Errorf("after create (-want +got):\n%s", diff)
+	}
+
+	// PUT changes what it names and keeps the rest, url included.
+	a := c.do(http.MethodPut, glAPI+path, "PRIVATE-TOKEN", "tok", map[string]any{
+		"url": "https://ci.example/hooks/1", "push_events": false, "note_events": false, "enable_ssl_verification": false})
+	if a.status != http.StatusOK {
+		t.Fatalf("edit: %d %s", a.status, a.body)
+	}
+	want.PushEvents, want.EnableSSLVerification, want.OtherEvents = false, false, nil
+	if diff := cmp.Diff([]forgetest.GitLabHook{want}, gl.Hooks("acme/web")); diff != "" {
+		t.Errorf("after edit (-want +got):\n%s", diff)
+	}
+	if a := c.do(http.MethodPut, glAPI+path, "PRIVATE-TOKEN", "tok", map[string]any{"tag_push_events": false}); a.status != http.StatusOK {
+		t.Errorf("edit without url: %d, want 200", a.status)
+	}
+	want.TagPushEvents = false
+	if diff := cmp.Diff([]forgetest.GitLabHook{want}, gl.Hooks("acme/web")); diff != "" {
+		t.Errorf("after an edit without url (-want +got):\n%s", diff)
+	}
+	if a := c.do(http.MethodPut, glAPI+path, "PRIVATE-TOKEN", "tok", map[string]any{"url": "https://ci.example/hooks/1", "push_events": "maybe"}); a.status != http.StatusBadRequest {
+		t.Errorf("edit with a bad boolean: %d, want 400", a.status)
+	}
+	// A new URL without a token drops the old one, as GitLab does.
+	c.do(http.MethodPut, glAPI+path, "PRIVATE-TOKEN", "tok", map[string]any{"url": "https://ci.example/hooks/2"})
+	if h := gl.Hooks("acme/web")[0]; h.URL != "https://ci.example/hooks/2" || h.Token != "" {
+		t.Errorf("after moving: url %q token %q, want the new url and no token", h.URL, h.Token)
+	}
+
+	if got := c.get(path, "tok").json(t).(map[string]any)["url"]; got != "https://ci.example/hooks/2" {
+		t.Errorf("GET one: url %v", got)
+	}
+	for _, bad := range []struct {
+		path   string
+		status int
+	}{{"projects/acme%2Fweb/hooks/999999", 404}, {"projects/acme%2Fweb/hooks/x", 400}} {
+		if a := c.get(bad.path, "tok"); a.status != bad.status {
+			t.Errorf("GET %s: %d, want %d", bad.path, a.status, bad.status)
+		}
+	}
+	if a := c.do(http.MethodDelete, glAPI+path, "PRIVATE-TOKEN", "tok", nil); a.status != http.StatusNoContent || len(a.body) != 0 {
+		t.Errorf("delete: %d %q, want 204 and no body", a.status, a.body)
+	}
+	if a := c.do(http.MethodDelete, glAPI+path, "PRIVATE-TOKEN", "tok", nil); a.status != http.StatusNotFound {
+		t.Errorf("delete again: %d, want 404", a.status)
+	}
+	if hooks := gl.Hooks("acme/web"); len(hooks) != 0 {
+		t.Errorf("hooks left: %+v", hooks)
+	}
+}
+
+func TestGitLabHooksPaginate(t *testing.T) {
+	gl := forgetest.NewGitLab()
+	gl.AddToken("tok", forgetest.GitLabToken{Username: "alice", Scopes: []string{"read_api"}, AccessLevel: 40, Projects: []string{"acme/web"}})
+	var ids []int
+	for i := range 45 {
+		ids = append(ids, gl.AddHook("acme/web", forgetest.GitLabHook{URL: fmt.Sprintf("https://ci.example/hooks/%d", i)}))
+	}
+	c := newGLClient(t, gl)
+	first := c.get("projects/acme%2Fweb/hooks", "tok")
+	if diff := cmp.Diff(ids[:20], hookIDs(t, first)); diff != "" {
+		t.Errorf("default page of 20 (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]string{"X-Next-Page": "2", "X-Total": "45", "X-Total-Pages": "3"},
+		glHeaders(first, "X-Next-Page", "X-Total", "X-Total-Pages")); diff != "" {
+		t.Errorf("page headers (-want +got):\n%s", diff)
+	}
+	last := c.get("projects/acme%2Fweb/hooks?per_page=20&page=3", "tok")
+	if diff := cmp.Diff(ids[40:], hookIDs(t, last)); diff != "" {
+		t.Errorf("last page (-want +got):\n%s", diff)
+	}
+	if got := last.header.Get("X-Next-Page"); got != "" {
+		t.Errorf("last page names a next page %q", got)
+	}
+}
+
+func TestGitLabHooksNeedMaintainerAndAPI(t *testing.T) {
+	gl := forgetest.NewGitLab()
+	gl.AddToken("tok-readapi", forgetest.GitLabToken{Username: "alice", Scopes: []string{"read_api"}, AccessLevel: 50, Projects: []string{"acme/web"}})
+	gl.AddToken("tok-dev", forgetest.GitLabToken{Username: "bob", Scopes: []string{"api"}, AccessLevel: 30, Projects: []string{"acme/web"}})
+	gl.AddToken("tok-outsider", forgetest.GitLabToken{Username: "eve", Scopes: []string{"api"}, AccessLevel: 50, Projects: []string{"other/site"}})
+	id := gl.AddHook("acme/web", forgetest.GitLabHook{URL: "https://ci.example/hooks/1", Token: "s"})
+	c := newGLClient(t, gl)
+	one := fmt.Sprintf("%sprojects/acme%%2Fweb/hooks/%d", glAPI, id)
+	body := map[string]any{"url": "https://ci.example/hooks/1"}
+
+	type call struct{ method, url string }
+	calls := []call{{http.MethodGet, glAPI + "projects/acme%2Fweb/hooks"}, {http.MethodPost, glAPI + "projects/acme%2Fweb/hooks"},
+		{http.MethodGet, one}, {http.MethodPut, one}, {http.MethodDelete, one}}
+	for _, tc := range []struct {
+		token string
+		want  []int // per call
+	}{
+		// read_api opens GETs only (lib/api/api.rb); writes need api.
+		{"tok-readapi", []int{200, 403, 200, 403, 403}},
+		{"tok-dev", []int{403, 403, 403, 403, 403}},
+		{"tok-outsider", []int{404, 404, 404, 404, 404}},
+	} {
+		for i, cl := range calls {
+			var b any
+			if cl.method == http.MethodPost || cl.method == http.MethodPut {
+				b = body
+			}
+			a := c.do(cl.method, cl.url, "PRIVATE-TOKEN", tc.token, b)
+			if a.status != tc.want[i] {
+				t.Errorf("%s %s %s: %d, want %d (%s)", tc.token, cl.method, cl.url, a.status, tc.want[i], a.body)
+			}
+			if tc.token == "tok-readapi" && a.status == 403 && a.json(t).(map[string]any)["error"] != "insufficient_scope" {
+				t.Errorf("%s %s: 403 is not insufficient_scope: %s", cl.method, cl.url, a.body)
+			}
+		}
+	}
+	if hooks := gl.Hooks("acme/web"); len(hooks) != 1 || hooks[0].URL != "https://ci.example/hooks/1" {
+		t.Errorf("refused calls changed the hooks: %+v", hooks)
+	}
+}
+
+func TestGitLabHookHelpers(t *testing.T) {
+	gl := forgetest.NewGitLab()
+	id := gl.AddHook("acme/web", forgetest.GitLabHook{URL: "https://ci.example/hooks/1", PushEvents: true,
+		OtherEvents: []string{"pipeline_events", "issues_events"}})
+	if !gl.AlterHook("acme/web", id, func(h *forgetest.GitLabHook) {
+		h.ID = 0 // ignored: the id stays
+		h.PushEvents = false
+		h.AlertStatus = "disabled"
+	}) {
+		t.Fatal("AlterHook found no hook")
+	}
+	want := []forgetest.GitLabHook{{ID: id, URL: "https://ci.example/hooks/1", AlertStatus: "disabled",
+		OtherEvents: []string{"issues_events", "pipeline_events"}}}
+	if diff := cmp.Diff(want, gl.Hooks("acme/web")); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if gl.AlterHook("acme/web", id+100, func(*forgetest.GitLabHook) {}) || gl.AlterHook("no/such", id, func(*forgetest.GitLabHook) {}) {
+		t.Error("AlterHook reported a hook that does not exist")
+	}
+	if !gl.RemoveHook("acme/web", id) || gl.RemoveHook("acme/web", id) || len(gl.Hooks("acme/web")) != 0 {
+		t.Error("RemoveHook did not remove exactly once")
 	}
 }

@@ -31,7 +31,7 @@ var Hosts = []string{
 	"github.com", "api.github.com",
 	"gitlab.com",
 	"bitbucket.org", "api.bitbucket.org",
-	"ghe.test", "gitlab.test",
+	"ghe.test", "gitlab.test", "gitea.test",
 	"localhost",
 }
 

@@ -38,6 +38,13 @@ func (s *Store) GetApp(ctx context.Context, orgID, name string) (store.App, erro
 	return a, wrap("postgres: get app", err)
 }
 
+// GetAppByID finds an application by id within an organization.
+func (s *Store) GetAppByID(ctx context.Context, orgID, id string) (store.App, error) {
+	a, err := scanApp(s.pool.QueryRow(ctx,
+		`SELECT `+appCols+` FROM apps WHERE id = $1 AND org_id = $2`, id, orgID))
+	return a, wrap("postgres: get app by id", err)
+}
+
 // ListApps pages by name with a keyset cursor (the last name of the
 // previous page), like ListTokens.
 func (s *Store) ListApps(ctx context.Context, orgID string, p store.Page) ([]store.App, string, error) {

@@ -57,41 +57,54 @@ func (s *Store) ListAudit(ctx context.Context, orgID string, p store.Page) ([]st
 	return out, "", nil
 }
 
-// sealedTable is the one table holding sealed values today; new sealed
-// columns (hook secrets, subscription signing secrets) join SealedRows and
-// ReplaceSealed here.
-const sealedTable = "tokens"
+// replaceSealedSQL swaps one sealed value of table, where the row's version
+// is the one SealedRows read, and moves the version on; ok is false for a
+// table that holds no sealed values.
+func replaceSealedSQL(table string) (q string, ok bool) {
+	switch table {
+	case "tokens", "hooks", "subscriptions":
+		return `UPDATE ` + table + ` SET sealed = $1, version = version + 1 WHERE id = $2 AND version = $3`, true
+	}
+	return "", false
+}
 
-// SealedRows returns every sealed value, for re-wrapping under a new master key.
+// SealedRows returns every sealed value (token values, hook secrets,
+// subscription signing secrets), for re-wrapping under a new master key.
 func (s *Store) SealedRows(ctx context.Context) ([]store.SealedRow, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, sealed, version FROM tokens ORDER BY id`)
+	rows, err := s.pool.Query(ctx, `SELECT 'tokens', id, sealed, version FROM tokens
+		UNION ALL SELECT 'hooks', id, sealed, version FROM hooks
+		UNION ALL SELECT 'subscriptions', id, sealed, version FROM subscriptions
+		ORDER BY 1, 2`)
 	if err != nil {
 		return nil, wrap("postgres: sealed rows", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.SealedRow, error) {
-		sr := store.SealedRow{Table: sealedTable}
-		err := r.Scan(&sr.ID, &sr.Sealed, &sr.Version)
+		var sr store.SealedRow
+		err := r.Scan(&sr.Table, &sr.ID, &sr.Sealed, &sr.Version)
 		return sr, err
 	})
+	if len(out) == 0 {
+		out = nil
+	}
 	return out, wrap("postgres: sealed rows", err)
 }
 
 // ReplaceSealed swaps sealed values in one transaction. A row deleted since
 // SealedRows fails the whole call with ErrNotFound, a row changed since with
-// ErrConflict. Each replaced token's version moves on, so an update
-// prepared before the swap cannot write the old ciphertext back either.
+// ErrConflict. Each replaced row's version moves on, so an update prepared
+// before the swap cannot write the old ciphertext back either.
 func (s *Store) ReplaceSealed(ctx context.Context, rows []store.SealedRow) error {
 	const op = "postgres: replace sealed"
 	for _, r := range rows {
-		if r.Table != sealedTable {
+		if _, ok := replaceSealedSQL(r.Table); !ok {
 			return fmt.Errorf("%s: table %q holds no sealed values", op, r.Table)
 		}
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		b := &pgx.Batch{}
 		for _, r := range rows {
-			b.Queue(`UPDATE tokens SET sealed = $1, version = version + 1 WHERE id = $2 AND version = $3`,
-				nullIfEmpty(r.Sealed), r.ID, r.Version)
+			q, _ := replaceSealedSQL(r.Table)
+			b.Queue(q, nullIfEmpty(r.Sealed), r.ID, r.Version)
 		}
 		br := tx.SendBatch(ctx, b)
 		var stale *store.SealedRow
@@ -113,7 +126,8 @@ func (s *Store) ReplaceSealed(ctx context.Context, rows []store.SealedRow) error
 			return nil
 		}
 		var v int64
-		if err := tx.QueryRow(ctx, `SELECT version FROM tokens WHERE id = $1`, stale.ID).Scan(&v); err != nil {
+		// stale.Table is one replaceSealedSQL knows.
+		if err := tx.QueryRow(ctx, `SELECT version FROM `+stale.Table+` WHERE id = $1`, stale.ID).Scan(&v); err != nil {
 			return fmt.Errorf("%s/%s: %w", stale.Table, stale.ID, err)
 		}
 		return fmt.Errorf("%s/%s changed since it was read (version %d, now %d): %w",

@@ -37,6 +37,13 @@ func (s *Store) GetApp(ctx context.Context, orgID, name string) (store.App, erro
 	return a, wrap("sqlite: get app", err)
 }
 
+// GetAppByID finds an application by id within an organization.
+func (s *Store) GetAppByID(ctx context.Context, orgID, id string) (store.App, error) {
+	a, err := scanApp(s.r.QueryRowContext(ctx,
+		`SELECT `+appCols+` FROM apps WHERE id = ? AND org_id = ?`, id, orgID))
+	return a, wrap("sqlite: get app by id", err)
+}
+
 // ListApps pages by name with a keyset cursor (the last name of the
 // previous page), like ListTokens.
 func (s *Store) ListApps(ctx context.Context, orgID string, p store.Page) ([]store.App, string, error) {

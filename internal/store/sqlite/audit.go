@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/gitaccess/gitaccess/internal/store"
@@ -61,22 +62,32 @@ func (s *Store) ListAudit(ctx context.Context, orgID string, p store.Page) ([]st
 	return out, "", nil
 }
 
-// sealedTable is the one table holding sealed values today; new sealed
-// columns (hook secrets, subscription signing secrets) join SealedRows and
-// ReplaceSealed here.
-const sealedTable = "tokens"
+// replaceSealedSQL swaps one sealed value of table, where the row's version
+// is the one SealedRows read, and moves the version on; ok is false for a
+// table that holds no sealed values.
+func replaceSealedSQL(table string) (q string, ok bool) {
+	switch table {
+	case "tokens", "hooks", "subscriptions":
+		return `UPDATE ` + table + ` SET sealed = ?, version = version + 1 WHERE id = ? AND version = ?`, true
+	}
+	return "", false
+}
 
-// SealedRows returns every sealed value, for re-wrapping under a new master key.
+// SealedRows returns every sealed value (token values, hook secrets,
+// subscription signing secrets), for re-wrapping under a new master key.
 func (s *Store) SealedRows(ctx context.Context) ([]store.SealedRow, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, sealed, version FROM tokens ORDER BY id`)
+	rows, err := s.r.QueryContext(ctx, `SELECT 'tokens', id, sealed, version FROM tokens
+		UNION ALL SELECT 'hooks', id, sealed, version FROM hooks
+		UNION ALL SELECT 'subscriptions', id, sealed, version FROM subscriptions
+		ORDER BY 1, 2`)
 	if err != nil {
 		return nil, wrap("sqlite: sealed rows", err)
 	}
 	defer rows.Close()
 	var out []store.SealedRow
 	for rows.Next() {
-		r := store.SealedRow{Table: sealedTable}
-		if err := rows.Scan(&r.ID, &r.Sealed, &r.Version); err != nil {
+		var r store.SealedRow
+		if err := rows.Scan(&r.Table, &r.ID, &r.Sealed, &r.Version); err != nil {
 			return nil, wrap("sqlite: sealed rows", err)
 		}
 		out = append(out, r)
@@ -86,12 +97,12 @@ func (s *Store) SealedRows(ctx context.Context) ([]store.SealedRow, error) {
 
 // ReplaceSealed swaps sealed values in one transaction. A row deleted since
 // SealedRows fails the whole call with ErrNotFound, a row changed since with
-// ErrConflict. Each replaced token's version moves on, so an update
-// prepared before the swap cannot write the old ciphertext back either.
+// ErrConflict. Each replaced row's version moves on, so an update prepared
+// before the swap cannot write the old ciphertext back either.
 func (s *Store) ReplaceSealed(ctx context.Context, rows []store.SealedRow) (err error) {
 	const op = "sqlite: replace sealed"
 	for _, r := range rows {
-		if r.Table != sealedTable {
+		if _, ok := replaceSealedSQL(r.Table); !ok {
 			return fmt.Errorf("%s: table %q holds no sealed values", op, r.Table)
 		}
 	}
@@ -104,13 +115,21 @@ func (s *Store) ReplaceSealed(ctx context.Context, rows []store.SealedRow) (err 
 			_ = tx.Rollback()
 		}
 	}()
-	stmt, err := tx.PrepareContext(ctx,
-		`UPDATE tokens SET sealed = ?, version = version + 1 WHERE id = ? AND version = ?`)
-	if err != nil {
-		return wrap(op, err)
-	}
-	defer stmt.Close()
+	stmts := map[string]*sql.Stmt{}
+	defer func() {
+		for _, st := range stmts {
+			_ = st.Close()
+		}
+	}()
 	for _, r := range rows {
+		stmt := stmts[r.Table]
+		if stmt == nil {
+			q, _ := replaceSealedSQL(r.Table)
+			if stmt, err = tx.PrepareContext(ctx, q); err != nil {
+				return wrap(op, err)
+			}
+			stmts[r.Table] = stmt
+		}
 		res, err := stmt.ExecContext(ctx, blob(r.Sealed), r.ID, r.Version)
 		if err != nil {
 			return wrap(op, err)
@@ -121,7 +140,8 @@ func (s *Store) ReplaceSealed(ctx context.Context, rows []store.SealedRow) (err 
 		}
 		if n == 0 {
 			var v int64
-			err := tx.QueryRowContext(ctx, `SELECT version FROM tokens WHERE id = ?`, r.ID).Scan(&v)
+			// r.Table is one replaceSealedSQL knows.
+			err := tx.QueryRowContext(ctx, `SELECT version FROM `+r.Table+` WHERE id = ?`, r.ID).Scan(&v)
 			if err != nil {
 				return wrap(fmt.Sprintf("%s: %s/%s", op, r.Table, r.ID), err)
 			}

@@ -43,6 +43,9 @@ type Store struct {
 	r   *sql.DB // query_only connections
 	log *slog.Logger
 	now func() time.Time
+	// record is RecordDelivery's statement, prepared once on the writer:
+	// parsing it took a third of the hot path.
+	record *sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -108,7 +111,13 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 			return nil, fmt.Errorf("sqlite: %w", err)
 		}
 	}
-	return &Store{w: w, r: r, log: logger, now: time.Now}, nil
+	record, err := w.PrepareContext(ctx, recordDeliverySQL)
+	if err != nil {
+		_ = r.Close()
+		_ = w.Close()
+		return nil, fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	return &Store{w: w, r: r, log: logger, now: time.Now, record: record}, nil
 }
 
 // makePrivate creates path with mode 0600, or narrows an existing file to it.
@@ -180,7 +189,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes both pools; the writer last, so SQLite can checkpoint the WAL
 // into the database file when the final connection goes.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.record.Close(), s.r.Close(), s.w.Close())
 }
 
 // wrap maps constraint violations onto the store's sentinel errors, keeping

@@ -33,6 +33,13 @@ func TestStore(t *testing.T) {
 	})
 }
 
+// TestReplicas: two stores on one database file (two processes) share the
+// delivery and event queues without claiming anything twice.
+func TestReplicas(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gitaccess.db")
+	storetest.RunReplicas(t, open(t, path), open(t, path))
+}
+
 // TestFilesPrivate: the database holds sealed values, so neither it nor its
 // WAL and shared-memory files may be readable by other users, whatever the
 // umask, and a file left readable by an older install is narrowed.
@@ -141,4 +148,13 @@ func BenchmarkListTokens10k(b *testing.B) {
 
 func BenchmarkMatchPrefix(b *testing.B) {
 	storetest.BenchMatchPrefix10k(b, open(b, filepath.Join(b.TempDir(), "gitaccess.db")))
+}
+
+func BenchmarkRecordDelivery(b *testing.B) {
+	s := open(b, filepath.Join(b.TempDir(), "gitaccess.db"))
+	bare, err := sqlite.BareInsert(b.Context(), s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	storetest.BenchRecordDelivery(b, s, bare)
 }

@@ -69,7 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ReplaceSealedAllOrNothing", testReplaceSealedAllOrNothing},
 		{"ReplaceSealedStale", testReplaceSealedStale},
 	}
-	for _, tc := range tests {
+	for _, tc := range append(tests, webhookTests()...) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.fn(t, open(t))
@@ -771,51 +771,73 @@ func testAuditPages(t *testing.T, s store.Store) {
 	diff(t, "audit across pages of 3", got, all)
 }
 
-func testSealedRows(t *testing.T, s store.Store) {
+// sealedKey names a sealed value as its associated data binds it.
+func sealedKey(table, id string) string { return table + "/" + id }
+
+// createSealedRows creates, in two organizations, tokens, a hook and a
+// subscription: every kind of row holding a sealed value.
+func createSealedRows(t *testing.T, s store.Store) (toks []store.Token, hook store.Hook, sub store.Subscription) {
+	t.Helper()
 	a := newOrg(t, s, "a")
 	b := newOrg(t, s, "b")
-	want := map[string]string{}
-	for _, tok := range []store.Token{
-		createToken(t, s, a.ID, "one"), createToken(t, s, a.ID, "two"), createToken(t, s, b.ID, "one"),
-	} {
-		want[tok.ID] = string(tok.Sealed)
+	toks = []store.Token{createToken(t, s, a.ID, "one"), createToken(t, s, b.ID, "two")}
+	app := createApp(t, s, b.ID, "api", "")
+	hook = createHook(t, s, b.ID, app.ID)
+	sub = createSubscription(t, s, a.ID, when(0))
+	return toks, hook, sub
+}
+
+func testSealedRows(t *testing.T, s store.Store) {
+	toks, hook, sub := createSealedRows(t, s)
+	want := map[string]string{
+		sealedKey("hooks", hook.ID):        string(hook.Sealed),
+		sealedKey("subscriptions", sub.ID): string(sub.Sealed),
+	}
+	for _, tok := range toks {
+		want[sealedKey("tokens", tok.ID)] = string(tok.Sealed)
 	}
 	rows, err := s.SealedRows(ctx(t))
 	must(t, err)
 	got := map[string]string{}
 	for _, r := range rows {
-		if r.Table != "tokens" {
-			t.Errorf("row %s: table %q, want tokens", r.ID, r.Table)
-		}
-		got[r.ID] = string(r.Sealed)
+		got[sealedKey(r.Table, r.ID)] = string(r.Sealed)
 	}
-	diff(t, "sealed values by token id", got, want)
+	diff(t, "sealed values by table/id", got, want)
 }
 
 func testReplaceSealed(t *testing.T, s store.Store) {
-	a := newOrg(t, s, "a")
-	b := newOrg(t, s, "b")
-	t1 := createToken(t, s, a.ID, "one")
-	t2 := createToken(t, s, b.ID, "two")
+	toks, hook, sub := createSealedRows(t, s)
 	rows, err := s.SealedRows(ctx(t))
 	must(t, err)
 	want := map[string][]byte{}
 	for i := range rows {
 		rows[i].Sealed = randomBytes(210)
-		want[rows[i].ID] = rows[i].Sealed
+		want[sealedKey(rows[i].Table, rows[i].ID)] = rows[i].Sealed
 	}
 	must(t, s.ReplaceSealed(ctx(t), rows))
 
-	for _, tok := range []store.Token{t1, t2} {
+	for _, tok := range toks {
 		got, err := s.GetToken(ctx(t), tok.OrgID, tok.Name)
 		must(t, err)
-		if string(got.Sealed) != string(want[tok.ID]) {
+		if string(got.Sealed) != string(want[sealedKey("tokens", tok.ID)]) {
 			t.Errorf("%s: sealed value not replaced", tok.Name)
 		}
 		// An update prepared before the swap must not write the old
 		// ciphertext back over the re-wrapped one.
 		_, err = s.UpdateToken(ctx(t), tok)
 		wantErr(t, err, store.ErrConflict)
+	}
+	got, err := s.GetHook(ctx(t), hook.ID)
+	must(t, err)
+	if string(got.Sealed) != string(want[sealedKey("hooks", hook.ID)]) {
+		t.Error("hook: sealed secret not replaced")
+	}
+	_, err = s.UpdateHook(ctx(t), hook)
+	wantErr(t, err, store.ErrConflict)
+	subs, err := s.ListSubscriptions(ctx(t), sub.OrgID)
+	must(t, err)
+	if len(subs) != 1 || string(subs[0].Sealed) != string(want[sealedKey("subscriptions", sub.ID)]) {
+		t.Error("subscription: sealed secret not replaced")
 	}
 	must(t, s.ReplaceSealed(ctx(t), nil))
 }
@@ -838,6 +860,9 @@ func testReplaceSealedAllOrNothing(t *testing.T, s store.Store) {
 	}
 	missing := append(rewrap(), store.SealedRow{Table: "tokens", ID: newID("tok"), Sealed: randomBytes(200)})
 	wantErr(t, s.ReplaceSealed(ctx(t), missing), store.ErrNotFound)
+	// A token's id names no hook.
+	misplaced := append(rewrap(), store.SealedRow{Table: "hooks", ID: toks[0].ID, Sealed: randomBytes(200)})
+	wantErr(t, s.ReplaceSealed(ctx(t), misplaced), store.ErrNotFound)
 
 	empty := rewrap()
 	empty[2].Sealed = nil
@@ -845,7 +870,7 @@ func testReplaceSealedAllOrNothing(t *testing.T, s store.Store) {
 		t.Error("ReplaceSealed accepted an empty sealed value")
 	}
 
-	unknown := append(rewrap(), store.SealedRow{Table: "hooks", ID: toks[0].ID, Sealed: randomBytes(200)})
+	unknown := append(rewrap(), store.SealedRow{Table: "apps", ID: toks[0].ID, Sealed: randomBytes(200)})
 	if err := s.ReplaceSealed(ctx(t), unknown); err == nil {
 		t.Error("ReplaceSealed accepted a table that holds no sealed values")
 	}
@@ -869,6 +894,9 @@ func testReplaceSealedStale(t *testing.T, s store.Store) {
 	o := newOrg(t, s, "a")
 	tok := createToken(t, s, o.ID, "deploy")
 	other := createToken(t, s, o.ID, "other")
+	app := createApp(t, s, o.ID, "api", "")
+	hook := createHook(t, s, o.ID, app.ID)
+	createSubscription(t, s, o.ID, when(0))
 	rows, err := s.SealedRows(ctx(t))
 	must(t, err)
 
@@ -891,6 +919,20 @@ func testReplaceSealedStale(t *testing.T, s store.Store) {
 	must(t, err)
 	if string(got.Sealed) != string(other.Sealed) {
 		t.Error("a failed ReplaceSealed changed another token")
+	}
+
+	// A hook secret changed during the re-wrap is protected the same way.
+	rows, err = s.SealedRows(ctx(t))
+	must(t, err)
+	rotated := hook
+	rotated.Sealed = randomBytes(150)
+	_, err = s.UpdateHook(ctx(t), rotated)
+	must(t, err)
+	wantErr(t, s.ReplaceSealed(ctx(t), rows), store.ErrConflict)
+	gotHook, err := s.GetHook(ctx(t), hook.ID)
+	must(t, err)
+	if string(gotHook.Sealed) != string(rotated.Sealed) {
+		t.Error("the re-wrap of the old hook secret overwrote the rotated one")
 	}
 
 	rows, err = s.SealedRows(ctx(t))

@@ -1,0 +1,381 @@
+package gitea
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gitaccess/gitaccess/internal/egress"
+	"github.com/gitaccess/gitaccess/internal/forge"
+	"github.com/gitaccess/gitaccess/internal/secret"
+)
+
+const (
+	// maxErrorBody bounds how much of a refusal is read for its message.
+	maxErrorBody = 64 << 10
+	// pageLimit is asked of every list: Gitea's default MAX_RESPONSE_ITEMS
+	// (50). A server configured lower answers fewer; its Link and
+	// X-Total-Count headers still say whether more remain.
+	pageLimit = 50
+	// maxPages bounds a list so a server that never stops naming a next
+	// page cannot keep gitaccess asking: 100,000 items.
+	maxPages = 2000
+)
+
+// client speaks to one Gitea API root as one access token. It lives for one
+// operation, so it can count the requests that operation made.
+type client struct {
+	http  *http.Client
+	base  string // https://host[/sub]/api/v1, no trailing slash
+	host  string // for errors
+	token secret.Value
+	// scrub are other secrets a refusal must not echo (a hook secret).
+	scrub    []secret.Value
+	log      *slog.Logger
+	now      func() time.Time
+	requests int
+}
+
+// connect builds a client for a credential: it resolves the endpoint again
+// (there is no default Gitea, so a credential without a URL is refused),
+// checks it against the egress policy and refuses an empty token before any
+// request.
+func (f *Forge) connect(cred forge.Credential) (*client, error) {
+	if cred.Endpoint.Provider != "" && cred.Endpoint.Provider != Provider {
+		return nil, &forge.InvalidInputError{Field: "provider", Reason: fmt.Sprintf("this credential is for %s, not Gitea", forge.Title(cred.Endpoint.Provider))}
+	}
+	raw := cred.Endpoint.WebURL
+	if raw == "" {
+		raw = cred.Endpoint.APIURL
+	}
+	ep, err := f.ResolveEndpoint(raw, "")
+	if err != nil {
+		return nil, err
+	}
+	if cred.Token.IsZero() {
+		return nil, &forge.InvalidInputError{Field: "token", Reason: "the token is empty; paste the access token Gitea showed when it was created"}
+	}
+	u, err := url.Parse(ep.APIURL)
+	if err != nil {
+		return nil, &forge.InvalidInputError{Field: "url", Reason: "the Gitea API URL is not a URL"}
+	}
+	hc, err := f.policy.Client(cred.Endpoint.CABundle)
+	if err != nil {
+		return nil, &forge.InvalidInputError{Field: "ca_file", Reason: err.Error()}
+	}
+	return &client{http: hc, base: ep.APIURL, host: u.Host, token: cred.Token, log: f.logger, now: f.now}, nil
+}
+
+// path joins escaped segments onto the API root. Each segment is escaped on
+// its own, so a branch or file name can neither leave its route nor add a
+// query.
+func (c *client) path(segments ...string) string {
+	var b strings.Builder
+	b.WriteString(c.base)
+	for _, s := range segments {
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(s))
+	}
+	return b.String()
+}
+
+// subPath escapes a slash-separated name (a branch or a file path) segment
+// by segment, keeping its slashes: Gitea routes /branches/* and /raw/* take
+// the rest of the path.
+func subPath(name string) string {
+	parts := strings.Split(name, "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return strings.Join(parts, "/")
+}
+
+// answer is a successful (2xx) response, body already read.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// statusError is a refusal callers branch on (403, 404, 422, other 4xx).
+type statusError struct {
+	Status int
+	// Message is Gitea's words, trimmed and scrubbed of the token.
+	Message string
+	// Errors is Gitea's "errors" list on a 404 ("branch does not exist
+	// [name: x]"); empty when the route itself found nothing.
+	Errors []string
+	// Required lists the scopes a 403 says the token lacks.
+	Required []string
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("Gitea answered HTTP %d: %s", e.Status, e.Message)
+}
+
+// scopeRefusal reports a 403 for a scope the token lacks.
+func (e *statusError) scopeRefusal() bool {
+	return e.Status == http.StatusForbidden && len(e.Required) > 0
+}
+
+// tooLargeError means a 2xx body was longer than the caller's limit.
+type tooLargeError struct{ limit int64 }
+
+func (e *tooLargeError) Error() string { return fmt.Sprintf("answer larger than %d bytes", e.limit) }
+
+// do sends one request with an optional JSON body and reads the whole 2xx
+// answer (bounded by the egress policy).
+func (c *client) do(ctx context.Context, method, rawURL string, body any) (*answer, error) {
+	return c.fetch(ctx, method, rawURL, body, "application/json", -1)
+}
+
+// fetch sends one request and reads a 2xx answer; with limit >= 0 a longer
+// answer is a *tooLargeError, never a truncation. Everything else is sorted
+// by send.
+func (c *client) fetch(ctx context.Context, method, rawURL string, body any, accept string, limit int64) (*answer, error) {
+	resp, err := c.send(ctx, method, rawURL, body, accept)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	r := io.Reader(resp.Body)
+	if limit >= 0 {
+		if resp.ContentLength > limit {
+			return nil, &tooLargeError{limit: limit}
+		}
+		r = io.LimitReader(resp.Body, limit+1)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, egress.Classify(c.host, err)
+	}
+	if limit >= 0 && int64(len(b)) > limit {
+		return nil, &tooLargeError{limit: limit}
+	}
+	return &answer{status: resp.StatusCode, header: resp.Header, body: b}, nil
+}
+
+// send makes one request and returns a 2xx response for the caller to read
+// and close. Transport failures go through egress.Classify; 401 is a
+// *forge.AuthError, 429 a *forge.RateLimitedError, 5xx a
+// *forge.ProviderError, any other non-2xx a *statusError. The token goes in
+// the Authorization header only, as "token <value>" (Gitea's
+// AuthorizationHeaderToken security definition), never in the URL.
+func (c *client) send(ctx context.Context, method, rawURL string, body any, accept string) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("gitea: encoding the %s body: %w", method, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, rd)
+	if err != nil {
+		return nil, fmt.Errorf("gitea: building %s %s: %w", method, c.host, err)
+	}
+	req.Header.Set("Accept", accept)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", "token "+c.token.Reveal())
+
+	c.requests++
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.log.DebugContext(ctx, "gitea request failed", "method", method, "path", req.URL.Path, "error", err)
+		return nil, egress.Classify(c.host, err)
+	}
+	c.log.DebugContext(ctx, "gitea request", "method", method, "path", req.URL.Path,
+		"status", resp.StatusCode, "duration", time.Since(start))
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	msg, errs := errorMessage(raw, resp.StatusCode)
+	for _, v := range append([]secret.Value{c.token}, c.scrub...) {
+		msg = v.Redact(msg)
+		for i := range errs {
+			errs[i] = v.Redact(errs[i])
+		}
+	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized:
+		return nil, &forge.AuthError{Provider: Provider, Host: c.host, Status: resp.StatusCode, Message: msg}
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return nil, &forge.RateLimitedError{Provider: Provider, Host: c.host, Reset: retryAfter(resp.Header, c.now()), Message: msg}
+	case resp.StatusCode >= 500:
+		return nil, &forge.ProviderError{Provider: Provider, Host: c.host, Status: resp.StatusCode, Message: msg}
+	}
+	se := &statusError{Status: resp.StatusCode, Message: msg, Errors: errs}
+	if resp.StatusCode == http.StatusForbidden {
+		se.Required = requiredScopes(msg)
+	}
+	return nil, se
+}
+
+// apiError is Gitea's error body (services/context/api.go APIError, and
+// NotFound's extra "errors" list).
+type apiError struct {
+	Message string   `json:"message"`
+	URL     string   `json:"url"`
+	Errors  []string `json:"errors"`
+}
+
+// errorMessage reads Gitea's words from an error body; a body that is not
+// Gitea's JSON (a proxy's page) is kept as one short line.
+func errorMessage(raw []byte, status int) (string, []string) {
+	var e apiError
+	msg := ""
+	if json.Unmarshal(raw, &e) == nil {
+		msg = oneLine(e.Message)
+		if len(e.Errors) > 0 && msg != "" {
+			msg += " (" + oneLine(strings.Join(e.Errors, "; ")) + ")"
+		}
+	} else {
+		msg = oneLine(string(raw))
+	}
+	if msg == "" {
+		msg = fmt.Sprintf("%d %s", status, http.StatusText(status))
+	}
+	return msg, e.Errors
+}
+
+// oneLine trims provider text to one short line for an error message.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
+
+// scopeList matches the scopes in Gitea's refusal, "token does not have at
+// least one of required scope(s): [read:user]" (Go's %v of a slice), and
+// the later "required=[read:user], token scope=..." form.
+var scopeList = regexp.MustCompile(`required scope\(s\)[^\[]*\[([^\]]*)\]`)
+
+// requiredScopes reads the scopes a 403 names; nil when the refusal is
+// about something else (the user's role, public-only tokens...).
+func requiredScopes(msg string) []string {
+	m := scopeList.FindStringSubmatch(msg)
+	if m == nil {
+		return nil
+	}
+	var out []string
+	for _, s := range strings.Fields(strings.ReplaceAll(m[1], ",", " ")) {
+		if strings.Contains(s, ":") {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// retryAfter reads Retry-After (seconds or an HTTP date), which a proxy in
+// front of Gitea may send with a 429; Gitea itself does not rate-limit its
+// API.
+func retryAfter(h http.Header, now time.Time) time.Time {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
+		return now.Add(time.Duration(secs) * time.Second).UTC()
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return t.UTC()
+	}
+	return time.Time{}
+}
+
+// decode unmarshals a 2xx body, naming the request when it cannot: an HTML
+// page here means the URL is not Gitea's root.
+func (c *client) decode(a *answer, what string, v any) error {
+	if err := json.Unmarshal(a.body, v); err != nil {
+		return &forge.ProviderError{Provider: Provider, Host: c.host,
+			Message: what + " did not answer Gitea API JSON; check that the URL is the address of Gitea or Forgejo itself"}
+	}
+	return nil
+}
+
+// list GETs every page of a collection. Gitea pages with page and limit
+// (1-based; routers/api/v1/utils.GetListOptions) and says whether more
+// remain with a Link header (rel="next") and X-Total-Count
+// (services/context/api.go SetLinkHeader, SetTotalCountHeader); some lists
+// (hooks) send only the count. The Link URLs are built from Gitea's
+// configured ROOT_URL, which behind a proxy may name another scheme or
+// host, so they are never followed: the next page is asked of this
+// client's own root. A list with neither header was not paged.
+func list[T any](ctx context.Context, c *client, what, rawPath string) ([]T, error) {
+	var out []T
+	for page := 1; ; page++ {
+		q := url.Values{"page": {strconv.Itoa(page)}, "limit": {strconv.Itoa(pageLimit)}}
+		a, err := c.do(ctx, http.MethodGet, rawPath+"?"+q.Encode(), nil)
+		if err != nil {
+			return nil, err
+		}
+		var items []T
+		if err := c.decode(a, what, &items); err != nil {
+			return nil, err
+		}
+		out = append(out, items...)
+		if len(items) == 0 || !morePages(a.header, len(out)) {
+			return out, nil
+		}
+		if page == maxPages {
+			return nil, &forge.ProviderError{Provider: Provider, Host: c.host,
+				Message: fmt.Sprintf("%s: still more after %d pages; gitaccess stops there", what, maxPages)}
+		}
+	}
+}
+
+// morePages reads whether a list continues after seen items.
+func morePages(h http.Header, seen int) bool {
+	if links := h.Values("Link"); len(links) > 0 {
+		for _, l := range links {
+			if hasRel(l, "next") {
+				return true
+			}
+		}
+		return false
+	}
+	if total, err := strconv.Atoi(strings.TrimSpace(h.Get("X-Total-Count"))); err == nil {
+		return seen < total
+	}
+	return false
+}
+
+// hasRel reports whether a Link header value names relation rel.
+func hasRel(link, rel string) bool {
+	for _, part := range strings.Split(link, ",") {
+		for _, param := range strings.Split(part, ";")[1:] {
+			k, v, ok := strings.Cut(strings.TrimSpace(param), "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "rel") {
+				for _, r := range strings.Fields(strings.Trim(strings.TrimSpace(v), `"`)) {
+					if strings.EqualFold(r, rel) {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+// providerError turns a refusal nobody branched on into the forge error.
+func (c *client) providerError(what string, err error) error {
+	var se *statusError
+	if errors.As(err, &se) {
+		return &forge.ProviderError{Provider: Provider, Host: c.host, Status: se.Status, Message: what + ": " + se.Message}
+	}
+	return err
+}
