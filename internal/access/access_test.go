@@ -16,6 +16,7 @@ import (
 	"github.com/gitaccess/gitaccess/internal/access"
 	"github.com/gitaccess/gitaccess/internal/forge"
 	"github.com/gitaccess/gitaccess/internal/secret"
+	"github.com/gitaccess/gitaccess/internal/secret/keyring"
 	"github.com/gitaccess/gitaccess/internal/store"
 	"github.com/gitaccess/gitaccess/internal/store/sqlite"
 )
@@ -129,7 +130,7 @@ func cloneOnlyReport() (forge.Report, error) {
 type env struct {
 	svc    *access.Service
 	store  store.Store
-	keys   *secret.Keyring
+	keys   *keyring.Keyring
 	forge  *scripted
 	owner  access.Principal
 	now    time.Time
@@ -146,7 +147,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	keys, err := secret.GenerateKeyring()
+	keys, err := keyring.GenerateKeyring()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,10 @@ type Mirrors interface {
 	// Fetch brings the mirror of repoURL up to date, asking cred for the
 	// basic-auth pair only when git needs it, and returns its path.
 	Fetch(ctx context.Context, repoURL string, cred func(context.Context) (string, secret.Value, error)) (string, error)
+	// Lookup returns the mirror of repoURL when the cache holds one that
+	// has commit sha (a full SHA), without fetching or asking for a
+	// credential.
+	Lookup(ctx context.Context, repoURL, sha string) (mirror string, ok bool)
 	ResolveRef(ctx context.Context, mirror, ref string) (string, error)
 	Archive(ctx context.Context, mirror, sha, subdir string, w io.Writer) error
 }
@@ -113,6 +117,9 @@ func (s *Service) markInvalid(ctx context.Context, t store.Token, authErr *forge
 func (s *Service) appView(ctx context.Context, p Principal, a store.App) AppView {
 	v := AppView{ID: a.ID, Name: a.Name, RepoURL: a.RepoURL, RepoFullName: a.RepoFullName, Branch: a.Branch, Path: a.Path,
 		AutoDeploy: a.AutoDeploy, Previews: a.Previews, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt, LastUsedAt: a.LastUsedAt}
+	if h, err := s.store.GetHookByApp(ctx, p.OrgID, a.ID); err == nil {
+		v.Hook = hookView(h)
+	}
 	if a.TokenID != "" {
 		if t, err := s.store.GetTokenByID(ctx, p.OrgID, a.TokenID); err == nil {
 			v.Token, v.Binding, v.Reason = t.Name, "explicit", "bound explicitly to token "+t.Name
@@ -209,6 +216,16 @@ func (s *Service) createApp(ctx context.Context, p Principal, in AppInput) (AppV
 			return AppView{}, errorf(KindConflict, "an application named %q already exists in organization %s", in.Name, p.OrgName)
 		}
 		return AppView{}, fmt.Errorf("saving application: %w", err)
+	}
+	if wantsHook(a) {
+		if _, err := s.installHook(ctx, p, a); err != nil {
+			// Nothing half-made: an application that asked for a hook and
+			// could not get one is not kept.
+			if derr := s.store.DeleteApp(context.WithoutCancel(ctx), p.OrgID, a.ID); derr != nil {
+				s.log.Error("removing an application whose hook failed", "app", a.ID, "err", derr)
+			}
+			return AppView{}, fmt.Errorf("installing the webhook for %s failed, so the application was not created: %w", a.Name, err)
+		}
 	}
 	return s.appView(ctx, p, a), nil
 }
@@ -327,6 +344,14 @@ func (s *Service) UpdateApp(ctx context.Context, p Principal, name string, in Ap
 	if len(changed) == 0 {
 		return s.appView(ctx, p, a), nil
 	}
+	// The old hook goes first when the app moves or stops needing one, so
+	// no hook is left behind on a repository gitaccess no longer watches.
+	old, _ := s.getApp(ctx, p, name)
+	if reprove || !wantsHook(a) {
+		if err := s.removeHook(ctx, p, old); err != nil {
+			return AppView{}, err
+		}
+	}
 	saved, err := s.store.UpdateApp(ctx, a)
 	if errors.Is(err, store.ErrConflict) {
 		return AppView{}, errorf(KindConflict, "application %s changed meanwhile, or the name %q is taken; nothing was changed", name, a.Name)
@@ -335,17 +360,31 @@ func (s *Service) UpdateApp(ctx context.Context, p Principal, name string, in Ap
 		return AppView{}, fmt.Errorf("saving application %s: %w", name, err)
 	}
 	s.audit.Record(ctx, audit.Entry{OrgID: p.OrgID, Actor: p.Actor(), Action: "app.update", Target: "app/" + a.Name, Outcome: audit.Success, Detail: "changed " + strings.Join(changed, ", ")})
+	if wantsHook(saved) {
+		if _, err := s.store.GetHookByApp(ctx, p.OrgID, saved.ID); errors.Is(err, store.ErrNotFound) {
+			if _, err := s.installHook(ctx, p, saved); err != nil {
+				return AppView{}, fmt.Errorf("application %s was updated, but installing its webhook failed (retry with gitaccess hook repair %s): %w", saved.Name, saved.Name, err)
+			}
+		}
+	}
 	return s.appView(ctx, p, saved), nil
 }
 
-// DeleteApp deletes an application.
-func (s *Service) DeleteApp(ctx context.Context, p Principal, name string) error {
+// DeleteApp deletes an application and its webhook. When the provider
+// cannot delete the hook, the application stays unless force is set.
+func (s *Service) DeleteApp(ctx context.Context, p Principal, name string, force bool) error {
 	if err := s.authorize(ctx, p, actManageApps, "app/"+name); err != nil {
 		return err
 	}
 	a, err := s.getApp(ctx, p, name)
 	if err != nil {
 		return err
+	}
+	if err := s.removeHook(ctx, p, a); err != nil {
+		if !force {
+			return fmt.Errorf("%w; delete the application anyway with force", err)
+		}
+		s.log.Warn("deleting an application whose webhook could not be deleted", "app", a.ID, "err", err)
 	}
 	if err := s.store.DeleteApp(ctx, p.OrgID, a.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("deleting application %s: %w", name, err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gitaccess/gitaccess/internal/audit"
 	"github.com/gitaccess/gitaccess/internal/forge"
@@ -207,7 +208,8 @@ type Archive struct {
 // PrepareArchive brings the application's mirror up to date and resolves
 // ref (the application's branch when empty) to a commit; Write then
 // streams the tree at that commit (under the application's path) as
-// tar.gz.
+// tar.gz. A full commit SHA the mirror already holds is served without
+// fetching.
 func (s *Service) PrepareArchive(ctx context.Context, p Principal, appName, ref string) (Archive, error) {
 	if s.mirrors == nil {
 		return Archive{}, errors.New("this server has no mirror cache configured")
@@ -229,19 +231,31 @@ func (s *Service) PrepareArchive(ctx context.Context, p Principal, appName, ref 
 		u.Path += ".git"
 		cloneURL = u.String()
 	}
-	mirror, err := mirrors.Fetch(ctx, cloneURL, func(context.Context) (string, secret.Value, error) {
-		user, pass := forge.GitAuth(b.cred.Endpoint.Provider, b.cred.Token)
-		return user, pass, nil
-	})
-	if err != nil {
-		return Archive{}, fmt.Errorf("fetching %s with token %s: %w", a.RepoURL, b.token.Name, err)
-	}
 	if ref == "" {
 		ref = a.Branch
 	}
-	sha, err := mirrors.ResolveRef(ctx, mirror, ref)
-	if err != nil {
-		return Archive{}, &Error{Kind: KindNotFound, Message: fmt.Sprintf("%s has no ref %q: %v", a.RepoURL, ref, err), Err: err}
+	// A full commit SHA names the same tree forever: when the mirror
+	// already holds that commit, there is nothing to fetch. A branch or
+	// tag may have moved, so it is always fetched first. Lowercase only,
+	// as git prints them; anything else takes the fetch.
+	var mirror, sha string
+	if n := len(ref); (n == 40 || n == 64) && strings.Trim(ref, "0123456789abcdef") == "" {
+		if m, ok := mirrors.Lookup(ctx, cloneURL, ref); ok {
+			mirror, sha = m, ref
+		}
+	}
+	if mirror == "" {
+		mirror, err = mirrors.Fetch(ctx, cloneURL, func(context.Context) (string, secret.Value, error) {
+			user, pass := forge.GitAuth(b.cred.Endpoint.Provider, b.cred.Token)
+			return user, pass, nil
+		})
+		if err != nil {
+			return Archive{}, fmt.Errorf("fetching %s with token %s: %w", a.RepoURL, b.token.Name, err)
+		}
+		sha, err = mirrors.ResolveRef(ctx, mirror, ref)
+		if err != nil {
+			return Archive{}, &Error{Kind: KindNotFound, Message: fmt.Sprintf("%s has no ref %q: %v", a.RepoURL, ref, err), Err: err}
+		}
 	}
 	now := s.now().UTC()
 	s.touchToken(ctx, b.token.ID)
@@ -252,4 +266,28 @@ func (s *Service) PrepareArchive(ctx context.Context, p Principal, appName, ref 
 	return Archive{SHA: sha, Write: func(w io.Writer) error {
 		return mirrors.Archive(ctx, mirror, sha, a.Path, w)
 	}}, nil
+}
+
+// RefreshMirror brings an application's mirror up to date in the
+// background, after a push: the next archive then starts warm.
+func (s *Service) RefreshMirror(ctx context.Context, a store.App) {
+	if s.mirrors == nil {
+		return
+	}
+	p := Principal{OrgID: a.OrgID, KeyID: "system", KeyName: "webhook", Role: store.RoleOwner}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+		defer cancel()
+		b, _, err := s.bindForApp(ctx, p, a.RepoURL, a.Name)
+		if err != nil {
+			s.log.Warn("refreshing mirror: no token", "app", a.ID, "err", err)
+			return
+		}
+		if _, err := s.mirrors.Fetch(ctx, a.RepoURL+".git", func(context.Context) (string, secret.Value, error) {
+			user, pass := forge.GitAuth(b.cred.Endpoint.Provider, b.cred.Token)
+			return user, pass, nil
+		}); err != nil {
+			s.log.Warn("refreshing mirror failed", "app", a.ID, "err", err)
+		}
+	}()
 }

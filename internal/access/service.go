@@ -37,8 +37,16 @@ type Service struct {
 	forges  Forges
 	mirrors Mirrors
 	audit   *audit.Log
-	log     *slog.Logger
-	now     func() time.Time
+	// publicURL is where providers reach this server (hook URLs).
+	publicURL string
+	// checkURL vets subscriber URLs (the egress policy).
+	checkURL func(string) error
+	// newSigningSecret makes subscription secrets (events.NewSecret).
+	newSigningSecret func() secret.Value
+	// wakeEvents tells the dispatcher new work is due.
+	wakeEvents func()
+	log        *slog.Logger
+	now        func() time.Time
 }
 
 // Config assembles a Service.
@@ -48,14 +56,23 @@ type Config struct {
 	Forges Forges
 	// Mirrors is the server's mirror cache; nil disables archives.
 	Mirrors Mirrors
-	Logger  *slog.Logger
+	// PublicURL is how providers reach this server; hooks need it.
+	PublicURL string
+	// CheckURL vets subscriber URLs; nil accepts any.
+	CheckURL func(string) error
+	// NewSigningSecret makes subscription signing secrets.
+	NewSigningSecret func() secret.Value
+	// WakeEvents, when set, is called after events are replayed.
+	WakeEvents func()
+	Logger     *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
 // New returns a Service.
 func New(c Config) *Service {
-	s := &Service{store: c.Store, sealer: c.Sealer, forges: c.Forges, mirrors: c.Mirrors, log: c.Logger, now: c.Now}
+	s := &Service{store: c.Store, sealer: c.Sealer, forges: c.Forges, mirrors: c.Mirrors, log: c.Logger, now: c.Now,
+		publicURL: c.PublicURL, checkURL: c.CheckURL, newSigningSecret: c.NewSigningSecret, wakeEvents: c.WakeEvents}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

@@ -156,7 +156,9 @@ type AppView struct {
 	// Prefix is the matching prefix when Binding is "prefix".
 	Prefix string `json:"prefix,omitempty"`
 	// Reason says in a sentence why that token serves the application.
-	Reason     string     `json:"reason"`
+	Reason string `json:"reason"`
+	// Hook is the application's webhook, when it has one.
+	Hook       *HookView  `json:"hook,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
 	UpdatedAt  time.Time  `json:"updated_at"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`

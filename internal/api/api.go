@@ -25,6 +25,7 @@ import (
 	"github.com/gitaccess/gitaccess/internal/forge"
 	"github.com/gitaccess/gitaccess/internal/secret"
 	"github.com/gitaccess/gitaccess/internal/store"
+	"github.com/gitaccess/gitaccess/internal/webhook"
 )
 
 // Service is what the API needs from the use cases; *access.Service
@@ -54,7 +55,7 @@ type Service interface {
 	GetApp(ctx context.Context, p access.Principal, name string) (access.AppView, error)
 	ListApps(ctx context.Context, p access.Principal, page store.Page) ([]access.AppView, string, error)
 	UpdateApp(ctx context.Context, p access.Principal, name string, in access.AppUpdate) (access.AppView, error)
-	DeleteApp(ctx context.Context, p access.Principal, name string) error
+	DeleteApp(ctx context.Context, p access.Principal, name string, force bool) error
 	PrepareArchive(ctx context.Context, p access.Principal, app, ref string) (access.Archive, error)
 
 	ListRepos(ctx context.Context, p access.Principal, tokenName, search string) ([]forge.Repo, error)
@@ -63,13 +64,35 @@ type Service interface {
 
 	ResolveCredential(ctx context.Context, p access.Principal, req access.CredentialRequest) (access.Credential, error)
 	RejectCredential(ctx context.Context, p access.Principal, req access.CredentialRequest) (access.RejectResult, error)
+
+	CheckHook(ctx context.Context, p access.Principal, app string) (access.HookView, error)
+	RepairHook(ctx context.Context, p access.Principal, app string) (access.HookView, error)
+	ListDeliveries(ctx context.Context, p access.Principal, app string, page store.Page) ([]access.DeliveryView, string, error)
+
+	CreateSubscription(ctx context.Context, p access.Principal, in access.SubscriptionInput) (access.NewSubscription, error)
+	ListSubscriptions(ctx context.Context, p access.Principal) ([]access.SubscriptionView, error)
+	DeleteSubscription(ctx context.Context, p access.Principal, id string) error
+	ListEvents(ctx context.Context, p access.Principal, page store.Page) ([]access.EventView, string, error)
+	ReplayEvent(ctx context.Context, p access.Principal, id string) error
 }
 
 var _ Service = (*access.Service)(nil)
 
+// Webhooks receives provider deliveries on POST /hooks/{hook_id};
+// *webhook.Service satisfies it. Receive verifies the signature over the
+// raw body and stores the delivery; it does nothing slower.
+type Webhooks interface {
+	Receive(ctx context.Context, hookID string, header http.Header, body []byte) (webhook.Receipt, error)
+}
+
+var _ Webhooks = (*webhook.Service)(nil)
+
 // Config assembles the API handler.
 type Config struct {
 	Service Service
+	// Webhooks receives provider deliveries; nil answers 404 for every
+	// hook.
+	Webhooks Webhooks
 	// Logger receives the access log and the causes of internal errors.
 	Logger *slog.Logger
 	// Version is shown in the OpenAPI document's info.
@@ -87,14 +110,15 @@ const MaxBodyBytes = 1 << 20
 const prefix = "/api/v1"
 
 type handlers struct {
-	svc Service
-	log *slog.Logger
-	now func() time.Time
+	svc   Service
+	hooks Webhooks
+	log   *slog.Logger
+	now   func() time.Time
 }
 
 // New returns the API as an http.Handler.
 func New(cfg Config) http.Handler {
-	h := &handlers{svc: cfg.Service, log: cfg.Logger, now: cfg.Now}
+	h := &handlers{svc: cfg.Service, hooks: cfg.Webhooks, log: cfg.Logger, now: cfg.Now}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -116,7 +140,7 @@ func newHumaAPI(mux *http.ServeMux, version string) huma.API {
 	}
 	hc := huma.DefaultConfig("gitaccess", version)
 	hc.Info.Description = "Git provider tokens for an organization: test, save, rotate and delete them; bind applications to them; " +
-		"browse repositories; hand git a credential; stream build contexts; manage API keys. " +
+		"browse repositories; hand git a credential; stream build contexts; receive provider webhooks and send events to subscribers; manage API keys. " +
 		"Errors are application/problem+json (RFC 9457) with type urn:gitaccess:problem:<slug>."
 	// Every route is listed in the route table; huma's own spec, docs and
 	// schema routes would be undocumented extras, and its schema-link

@@ -34,6 +34,11 @@ type appNameInput struct {
 	Name string `path:"name" doc:"The application's name."`
 }
 
+type deleteAppInput struct {
+	Name  string `path:"name" doc:"The application's name."`
+	Force bool   `query:"force" doc:"Delete the application even when the provider cannot delete its webhook, which is then left behind on the repository."`
+}
+
 type updateAppInput struct {
 	Name string `path:"name" doc:"The application's current name."`
 	Body access.AppUpdate
@@ -130,8 +135,8 @@ func (h *handlers) updateApp(ctx context.Context, p access.Principal, in *update
 	return &appOutput{Body: v}, nil
 }
 
-func (h *handlers) deleteApp(ctx context.Context, p access.Principal, in *appNameInput) (*struct{}, error) {
-	if err := h.svc.DeleteApp(ctx, p, in.Name); err != nil {
+func (h *handlers) deleteApp(ctx context.Context, p access.Principal, in *deleteAppInput) (*struct{}, error) {
+	if err := h.svc.DeleteApp(ctx, p, in.Name, in.Force); err != nil {
 		return nil, h.fail(ctx, err)
 	}
 	return &struct{}{}, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -109,6 +110,8 @@ type fakeService struct {
 	updated  []access.UpdateTokenInput
 	pages    []store.Page
 	confirms []string
+	deletes  []string
+	subs     []access.SubscriptionInput
 }
 
 var _ Service = (*fakeService)(nil)
@@ -278,7 +281,12 @@ func (f *fakeService) UpdateApp(_ context.Context, _ access.Principal, name stri
 	return fakeApp(name), nil
 }
 
-func (f *fakeService) DeleteApp(context.Context, access.Principal, string) error { return f.err }
+func (f *fakeService) DeleteApp(_ context.Context, _ access.Principal, name string, force bool) error {
+	f.mu.Lock()
+	f.deletes = append(f.deletes, fmt.Sprintf("%s force=%v", name, force))
+	f.mu.Unlock()
+	return f.err
+}
 
 func (f *fakeService) PrepareArchive(_ context.Context, _ access.Principal, _, ref string) (access.Archive, error) {
 	f.mu.Lock()
@@ -340,6 +348,73 @@ func (f *fakeService) RejectCredential(_ context.Context, _ access.Principal, re
 	}
 	return access.RejectResult{Token: "ci", Status: access.StatusInvalid, Detail: "GitHub at github.com refused the token (HTTP 401): Bad credentials"}, nil
 }
+
+func fakeHook() access.HookView {
+	at := fakeNow()
+	return access.HookView{URL: "https://gitaccess.example.com/hooks/hk_1", State: access.HookInstalled, ProviderHookID: "42", CheckedAt: &at}
+}
+
+func (f *fakeService) CheckHook(context.Context, access.Principal, string) (access.HookView, error) {
+	if f.err != nil {
+		return access.HookView{}, f.err
+	}
+	return fakeHook(), nil
+}
+
+func (f *fakeService) RepairHook(context.Context, access.Principal, string) (access.HookView, error) {
+	if f.err != nil {
+		return access.HookView{}, f.err
+	}
+	return fakeHook(), nil
+}
+
+func (f *fakeService) ListDeliveries(_ context.Context, _ access.Principal, _ string, page store.Page) ([]access.DeliveryView, string, error) {
+	f.mu.Lock()
+	f.pages = append(f.pages, page)
+	f.mu.Unlock()
+	if f.err != nil {
+		return nil, "", f.err
+	}
+	return []access.DeliveryView{{ID: "dlv_1", DeliveryID: "d-1", Event: "push", ReceivedAt: fakeNow(), Verdict: "ignored", Detail: "push to feature, not main"}}, "", nil
+}
+
+// fakeSubSecret is the signing secret CreateSubscription hands out.
+const fakeSubSecret = "whsec_ZmFrZSBzaWduaW5nIHNlY3JldCBmb3IgdGVzdHM="
+
+func (f *fakeService) CreateSubscription(_ context.Context, _ access.Principal, in access.SubscriptionInput) (access.NewSubscription, error) {
+	f.mu.Lock()
+	f.subs = append(f.subs, in)
+	f.mu.Unlock()
+	if f.err != nil {
+		return access.NewSubscription{}, f.err
+	}
+	return access.NewSubscription{SubscriptionView: access.SubscriptionView{ID: "sub_1", URL: in.URL, Events: in.Events, CreatedAt: fakeNow()},
+		Secret: secret.New(fakeSubSecret)}, nil
+}
+
+func (f *fakeService) ListSubscriptions(context.Context, access.Principal) ([]access.SubscriptionView, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	return nil, nil
+}
+
+func (f *fakeService) DeleteSubscription(context.Context, access.Principal, string) error {
+	return f.err
+}
+
+func (f *fakeService) ListEvents(_ context.Context, _ access.Principal, page store.Page) ([]access.EventView, string, error) {
+	f.mu.Lock()
+	f.pages = append(f.pages, page)
+	f.mu.Unlock()
+	if f.err != nil {
+		return nil, "", f.err
+	}
+	return []access.EventView{{ID: "evt_1", Type: "deploy.requested", CreatedAt: fakeNow(), Payload: []byte(`{"app":"web"}`),
+		Deliveries: []access.EventDeliveryView{{Subscription: "sub_1", Status: "failed", Attempts: 3, LastError: "HTTP 500", LastStatus: 500}}}}, "", nil
+}
+
+func (f *fakeService) ReplayEvent(context.Context, access.Principal, string) error { return f.err }
 
 const fakeKey = "gak_test_owner"
 

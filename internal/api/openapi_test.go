@@ -36,6 +36,15 @@ func wantRoutes() []string {
 		"PATCH /api/v1/apps/{name}",
 		"DELETE /api/v1/apps/{name}",
 		"GET /api/v1/apps/{name}/archive",
+		"POST /api/v1/apps/{name}/hook/check",
+		"POST /api/v1/apps/{name}/hook/repair",
+		"GET /api/v1/apps/{name}/deliveries",
+		"POST /hooks/{hook_id}",
+		"GET /api/v1/subscriptions",
+		"POST /api/v1/subscriptions",
+		"DELETE /api/v1/subscriptions/{id}",
+		"GET /api/v1/events",
+		"POST /api/v1/events/{id}/replay",
 		"POST /api/v1/credentials",
 		"POST /api/v1/credentials/reject",
 		"GET /api/v1/orgs",
@@ -48,7 +57,7 @@ func wantRoutes() []string {
 }
 
 func publicRoutes() []string {
-	return []string{"GET /healthz", "GET /readyz", "GET /api/v1/openapi.json"}
+	return []string{"GET /healthz", "GET /readyz", "GET /api/v1/openapi.json", "POST /hooks/{hook_id}"}
 }
 
 func tableRoutes() []route { return (&handlers{}).routes(nil) }
@@ -114,7 +123,7 @@ func TestOpenAPIDocumentsExactlyTheRoutes(t *testing.T) {
 	// pattern in the handler New built.
 	mux := New(Config{Service: &fakeService{}}).(*server).mux
 	for _, r := range tableRoutes() {
-		path := strings.NewReplacer("{name}", "some-token", "{id}", "key_1").Replace(r.op.Path)
+		path := strings.NewReplacer("{name}", "some-token", "{id}", "key_1", "{hook_id}", "hk_1").Replace(r.op.Path)
 		_, pattern := mux.Handler(httptest.NewRequest(r.op.Method, path, nil))
 		if pattern != routeKey(r) {
 			t.Errorf("%s %s is served by pattern %q, want %q", r.op.Method, path, pattern, routeKey(r))

@@ -44,6 +44,7 @@ const (
 	slugNotAcceptable        = "not-acceptable"
 	slugUnsupportedMedia     = "unsupported-media-type"
 	slugTimeout              = "request-timeout"
+	slugBadSignature         = "bad-signature"
 )
 
 // Problem is an RFC 9457 problem detail, the body of every error response.
@@ -132,6 +133,8 @@ func problemTitle(slug string) string {
 		return "Unsupported media type"
 	case slugTimeout:
 		return "Request timeout"
+	case slugBadSignature:
+		return "Signature not valid"
 	case slugInternal:
 		return "Internal error"
 	}
@@ -392,11 +395,18 @@ func describeProblems(doc *huma.OpenAPI) {
 					delete(op.Responses, code)
 					continue
 				}
-				if slugs := problemSlugs(status); len(slugs) > 0 {
+				slugs := problemSlugs(status)
+				if over, ok := op.Metadata[metaSlugs].(map[int][]string); ok && over[status] != nil {
+					slugs = over[status]
+				}
+				if len(slugs) > 0 {
 					resp.Description = http.StatusText(status) + ": " + ProblemTypePrefix + strings.Join(slugs, ", "+ProblemTypePrefix)
 				}
 				switch status {
 				case http.StatusUnauthorized:
+					if len(op.Security) == 0 {
+						continue // a signature, not an API key, was refused
+					}
 					resp.Headers = map[string]*huma.Param{"WWW-Authenticate": {Description: "Bearer: send an API key.", Schema: &huma.Schema{Type: huma.TypeString}}}
 				case http.StatusServiceUnavailable:
 					resp.Headers = map[string]*huma.Param{"Retry-After": {Description: "Seconds until it is worth trying again.", Schema: &huma.Schema{Type: huma.TypeInteger}}}

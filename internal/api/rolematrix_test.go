@@ -2,20 +2,25 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitaccess/gitaccess/internal/access"
+	"github.com/gitaccess/gitaccess/internal/events"
 	"github.com/gitaccess/gitaccess/internal/forge"
 	"github.com/gitaccess/gitaccess/internal/secret"
+	"github.com/gitaccess/gitaccess/internal/secret/keyring"
 	"github.com/gitaccess/gitaccess/internal/store"
 	"github.com/gitaccess/gitaccess/internal/store/sqlite"
+	"github.com/gitaccess/gitaccess/internal/webhook"
 )
 
 // okForge accepts every token on github.com and proves every use.
@@ -59,6 +64,40 @@ func (okForge) ReadFile(context.Context, forge.Credential, string, string, strin
 	return []byte("FROM scratch\n"), nil
 }
 
+// okForge's hooks: installing always succeeds, and the hook is always
+// there as installed.
+func (okForge) EnsureHook(_ context.Context, _ forge.Credential, _ string, spec forge.HookSpec) (forge.Hook, error) {
+	return forge.Hook{ID: "4711", URL: spec.URL, Active: true, Events: []string{"push", "pull_request"}}, nil
+}
+
+func (okForge) FindHook(_ context.Context, _ forge.Credential, _, hookURL string) (forge.Hook, bool, error) {
+	return forge.Hook{ID: "4711", URL: hookURL, Active: true, Events: []string{"push", "pull_request"}}, true, nil
+}
+
+func (okForge) DeleteHook(context.Context, forge.Credential, string, string) error { return nil }
+
+// okForge's deliveries are "signed" with the hook secret itself in
+// X-Test-Signature.
+func (okForge) VerifyDelivery(h http.Header, _ []byte, sec secret.Value) error {
+	sig := h.Get("X-Test-Signature")
+	if sig == "" {
+		return forge.ErrUnsigned
+	}
+	if !sec.Equal(secret.New(sig)) {
+		return fmt.Errorf("X-Test-Signature: %w", forge.ErrBadSignature)
+	}
+	return nil
+}
+
+// okParsers reads every provider's deliveries with okForge.
+type okParsers struct{}
+
+func (okParsers) Webhooks(forge.Provider) (forge.Webhooks, bool) { return okForge{}, true }
+
+func (okForge) DeliveryID(h http.Header) string { return h.Get("X-GitHub-Delivery") }
+
+func (okForge) ParseDelivery(http.Header, []byte) ([]forge.Event, error) { return nil, nil }
+
 // okMirrors is a mirror cache whose every repository has one commit.
 type okMirrors struct{}
 
@@ -68,6 +107,8 @@ func (okMirrors) Fetch(ctx context.Context, _ string, cred func(context.Context)
 	}
 	return "/mirrors/acme-api.git", nil
 }
+
+func (okMirrors) Lookup(context.Context, string, string) (string, bool) { return "", false }
 
 func (okMirrors) ResolveRef(context.Context, string, string) (string, error) {
 	return strings.Repeat("c", 40), nil
@@ -88,6 +129,7 @@ type caller struct {
 // organization with a key per role and a token, and a second organization.
 type world struct {
 	st      *sqlite.Store
+	kr      *keyring.Keyring
 	svc     *access.Service
 	h       http.Handler
 	logs    *logBuffer
@@ -113,12 +155,14 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	kr, err := secret.GenerateKeyring()
+	kr, err := keyring.GenerateKeyring()
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := access.New(access.Config{Store: st, Sealer: kr, Forges: access.ForgeMap{forge.GitHub: okForge{}}, Mirrors: okMirrors{}, Logger: log})
-	w := &world{st: st, svc: svc, logs: logs, h: New(Config{Service: svc, Logger: log})}
+	svc := access.New(access.Config{Store: st, Sealer: kr, Forges: access.ForgeMap{forge.GitHub: okForge{}}, Mirrors: okMirrors{}, Logger: log,
+		PublicURL: "https://gitaccess.example.com", NewSigningSecret: events.NewSecret})
+	hooks := webhook.New(webhook.Config{Store: st, Opener: kr, Parsers: okParsers{}, Logger: log, AssociatedData: access.AssociatedData})
+	w := &world{st: st, kr: kr, svc: svc, logs: logs, h: New(Config{Service: svc, Webhooks: hooks, Logger: log})}
 
 	ownerKey, created, err := svc.Bootstrap(ctx)
 	if err != nil || !created {
@@ -151,7 +195,50 @@ func newWorld(t *testing.T) *world {
 	w.victim = append(w.victim, prod.Token.ID, prod.Token.Fingerprint)
 	web := w.addApp(t, "web")
 	w.victim = append(w.victim, web.ID)
+	// hooked has a webhook; its URL names the hook, which only its
+	// organization may see.
+	hooked := w.addHookedApp(t, "hooked")
+	if hooked.Hook == nil || hooked.Hook.URL == "" {
+		t.Fatalf("hooked has no hook: %+v", hooked)
+	}
+	w.victim = append(w.victim, hooked.ID, hooked.Hook.URL)
 	return w
+}
+
+// addHookedApp binds an application with auto-deploy, so it has a
+// webhook.
+func (w *world) addHookedApp(t *testing.T, name string) access.AppView {
+	t.Helper()
+	v, err := w.svc.CreateApp(t.Context(), w.owner, access.AppInput{Name: name, RepoURL: "https://github.com/acme/api", AutoDeploy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// addSubscription adds a subscriber in the default organization; its
+// secret joins the values no response or log may show.
+func (w *world) addSubscription(t *testing.T, url string) access.NewSubscription {
+	t.Helper()
+	sub, err := w.svc.CreateSubscription(t.Context(), w.owner, access.SubscriptionInput{URL: url, Events: []string{"deploy.*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.values = append(w.values, sub.Secret.Reveal())
+	return sub
+}
+
+// addEvent enqueues a deploy.requested event for sub in the default
+// organization.
+func (w *world) addEvent(t *testing.T, sub string) string {
+	t.Helper()
+	id := store.NewID("evt")
+	err := w.st.EnqueueEvents(t.Context(), []store.NewEvent{{Event: store.Event{ID: id, OrgID: w.owner.OrgID, Type: "deploy.requested",
+		Payload: []byte(`{"app":"web"}`), CreatedAt: time.Now().UTC()}, Subscriptions: []string{sub}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 // addApp binds an application in the default organization, as its Owner.
@@ -226,7 +313,7 @@ func fixed(path string, body any) func(*testing.T, *world, caller) (string, any)
 }
 
 func matrix() map[string]matrixCase {
-	const ok, created, gone, denied, unknown, unauth = 200, 201, 204, 403, 404, 401
+	const ok, created, accepted, gone, denied, unknown, unauth = 200, 201, 202, 204, 403, 404, 401
 	everyone := outcomes{ok, ok, ok, ok, ok, ok, ok}
 	readers := outcomes{ok, ok, ok, ok, ok, ok, unauth}
 	// members read and browse; builders only clone and fetch archives.
@@ -280,9 +367,33 @@ func matrix() map[string]matrixCase {
 			return "/api/v1/apps/patch-" + c.name, map[string]any{"auto_deploy": true}
 		}, writers(ok, unknown)},
 		"DELETE /api/v1/apps/{name}": {func(t *testing.T, w *world, c caller) (string, any) {
-			w.addApp(t, "del-"+c.name)
-			return "/api/v1/apps/del-" + c.name, nil
+			w.addHookedApp(t, "del-"+c.name)
+			return "/api/v1/apps/del-" + c.name + "?force=false", nil
 		}, writers(gone, unknown)},
+		"POST /api/v1/apps/{name}/hook/check":  {fixed("/api/v1/apps/hooked/hook/check", nil), members(unknown)},
+		"POST /api/v1/apps/{name}/hook/repair": {fixed("/api/v1/apps/hooked/hook/repair", nil), writers(ok, unknown)},
+		"GET /api/v1/apps/{name}/deliveries":   {fixed("/api/v1/apps/hooked/deliveries?limit=10", nil), members(unknown)},
+		// The receiver takes no API key; a delivery for a hook nobody has
+		// is 404 whoever sends it (TestReceiveHook covers the rest).
+		"POST /hooks/{hook_id}": {fixed("/hooks/hk_nobody", "{}"), outcomes{unknown, unknown, unknown, unknown, unknown, unknown, unknown}},
+		"GET /api/v1/subscriptions": {func(t *testing.T, w *world, c caller) (string, any) {
+			sub := w.addSubscription(t, "https://platform.example.com/listed-"+c.name)
+			w.victim = append(w.victim, sub.ID, sub.URL)
+			return "/api/v1/subscriptions", nil
+		}, members(ok)},
+		"POST /api/v1/subscriptions": {func(_ *testing.T, _ *world, c caller) (string, any) {
+			return "/api/v1/subscriptions", map[string]any{"url": "https://platform.example.com/hooks/" + c.name, "events": []string{"deploy.*", "preview.*"}}
+		}, writers(created, created)},
+		"DELETE /api/v1/subscriptions/{id}": {func(t *testing.T, w *world, c caller) (string, any) {
+			return "/api/v1/subscriptions/" + w.addSubscription(t, "https://platform.example.com/del-"+c.name).ID, nil
+		}, writers(gone, unknown)},
+		"GET /api/v1/events": {func(t *testing.T, w *world, c caller) (string, any) {
+			w.victim = append(w.victim, w.addEvent(t, w.addSubscription(t, "https://platform.example.com/events-"+c.name).ID))
+			return "/api/v1/events", nil
+		}, members(ok)},
+		"POST /api/v1/events/{id}/replay": {func(t *testing.T, w *world, c caller) (string, any) {
+			return "/api/v1/events/" + w.addEvent(t, w.addSubscription(t, "https://platform.example.com/replay-"+c.name).ID) + "/replay", nil
+		}, writers(accepted, unknown)},
 		"GET /api/v1/apps/{name}/archive": {fixed("/api/v1/apps/web/archive?ref=main", nil), appUsers},
 		"POST /api/v1/credentials":        {fixed("/api/v1/credentials", cred), appUsers},
 		"POST /api/v1/credentials/reject": {fixed("/api/v1/credentials/reject", cred), appUsers},
@@ -365,6 +476,16 @@ func TestRoleMatrix(t *testing.T) {
 						t.Errorf("credential answer does not carry prod's value exactly once as its password: %s", shown)
 					}
 					shown = strings.ReplaceAll(shown, w.prodValue, "")
+				}
+				if key == "POST /api/v1/subscriptions" && want == http.StatusCreated {
+					// The signing secret: in this answer once, and never again
+					// in any answer or log line.
+					sec, _ := res.json(t)["secret"].(string)
+					if !strings.HasPrefix(sec, "whsec_") || strings.Count(shown, sec) != 1 {
+						t.Errorf("subscription answer does not carry a whsec_ secret exactly once: %s", shown)
+					}
+					shown = strings.ReplaceAll(shown, sec, "")
+					w.values = append(w.values, sec)
 				}
 				for _, v := range w.values {
 					if strings.Contains(shown, v) {

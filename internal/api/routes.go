@@ -2,8 +2,11 @@ package api
 
 import (
 	"context"
+	"maps"
 	"net/http"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -22,6 +25,11 @@ const securityScheme = "bearer"
 // 400 here, so describeProblems drops what was not declared.
 const metaErrors = "gitaccess.errors"
 
+// metaSlugs keys, in an operation's Metadata, a map[int][]string of the
+// problem types a status carries on that operation, where they differ
+// from problemSlugs.
+const metaSlugs = "gitaccess.slugs"
+
 // route is one entry of the route table. New registers exactly these, so
 // the table is also what tests compare the OpenAPI document against.
 type route struct {
@@ -32,6 +40,36 @@ type route struct {
 
 func publicRoute[I, O any](op huma.Operation, fn func(context.Context, *I) (*O, error)) route {
 	return route{op: op, public: true, register: func(a huma.API, op huma.Operation) { huma.Register(a, op, fn) }}
+}
+
+// rawRoute serves fn straight from the mux: huma documents the operation
+// (op gives its parameters and request body; O is its 200 JSON answer)
+// but neither reads, decodes nor validates the request, so fn sees the
+// body exactly as sent.
+func rawRoute[O any](op huma.Operation, fn http.HandlerFunc) route {
+	return route{op: op, public: true, register: func(a huma.API, op huma.Operation) {
+		documentErrors(a, &op)
+		op.Responses["200"] = &huma.Response{Description: "OK", Content: map[string]*huma.MediaType{
+			"application/json": {Schema: a.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[O](), true, "")}}}
+		a.OpenAPI().AddOperation(&op)
+		a.Adapter().Handle(&op, func(hc huma.Context) {
+			r, w := humago.Unwrap(hc)
+			fn(w, r)
+		})
+	}}
+}
+
+// documentErrors adds a problem response for each of op's error statuses,
+// as huma.Register does for the routes it reads.
+func documentErrors(a huma.API, op *huma.Operation) {
+	if op.Responses == nil {
+		op.Responses = map[string]*huma.Response{}
+	}
+	schema := a.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[Problem](), true, "Problem")
+	for _, code := range op.Errors {
+		op.Responses[strconv.Itoa(code)] = &huma.Response{Description: http.StatusText(code),
+			Content: map[string]*huma.MediaType{"application/problem+json": {Schema: schema}}}
+	}
 }
 
 // authedRoute runs fn behind authentication with the caller's Principal.
@@ -53,6 +91,7 @@ func authedRoute[I, O any](op huma.Operation, fn func(context.Context, access.Pr
 func (h *handlers) routes(humaAPI huma.API) []route {
 	tokens, apikeys, apps := prefix+"/tokens", prefix+"/apikeys", prefix+"/apps"
 	repos, credentials := prefix+"/repos", prefix+"/credentials"
+	subscriptions, events := prefix+"/subscriptions", prefix+"/events"
 	return []route{
 		publicRoute(huma.Operation{OperationID: "healthz", Method: http.MethodGet, Path: "/healthz",
 			Summary: "Liveness: the process serves HTTP", Tags: []string{"health"}}, h.healthz),
@@ -112,7 +151,9 @@ func (h *handlers) routes(humaAPI huma.API) []route {
 			Summary: "Change an application; a new repository, branch or token is proven first", Tags: []string{"apps"},
 			Errors: []int{400, 403, 404, 409, 413, 422, 502, 503}}, h.updateApp),
 		authedRoute(huma.Operation{OperationID: "delete-app", Method: http.MethodDelete, Path: apps + "/{name}",
-			Summary: "Delete an application", Tags: []string{"apps"}, Errors: []int{403, 404}}, h.deleteApp),
+			Summary:     "Delete an application and its webhook",
+			Description: "The webhook is deleted at the provider first; when the provider cannot, the application stays unless force is set.",
+			Tags:        []string{"apps"}, Errors: []int{403, 404, 422, 502, 503}}, h.deleteApp),
 		authedRoute(huma.Operation{OperationID: "get-app-archive", Method: http.MethodGet, Path: apps + "/{name}/archive",
 			Summary: "The application's build context as tar.gz, streamed from the mirror cache", Tags: []string{"apps"},
 			Description: "The tree at ref (default: the application's branch), under the application's path. " +
@@ -121,6 +162,43 @@ func (h *handlers) routes(humaAPI huma.API) []route {
 			Responses: map[string]*huma.Response{"200": {Description: "The archive.",
 				Content: map[string]*huma.MediaType{"application/gzip": {Schema: binarySchema()}}}},
 			Errors: []int{400, 403, 404, 422, 502, 503}}, h.appArchive),
+
+		authedRoute(huma.Operation{OperationID: "check-app-hook", Method: http.MethodPost, Path: apps + "/{name}/hook/check",
+			Summary:     "Compare the application's webhook at the provider with what gitaccess installed",
+			Description: "state is installed, missing (deleted on the provider's side), altered (drift says how) or error (state_detail says why).",
+			Tags:        []string{"hooks"}, Errors: []int{403, 404, 422, 502, 503}}, h.checkHook),
+		authedRoute(huma.Operation{OperationID: "repair-app-hook", Method: http.MethodPost, Path: apps + "/{name}/hook/repair",
+			Summary: "Restore the application's webhook exactly, with a new secret", Tags: []string{"hooks"},
+			Errors: []int{400, 403, 404, 422, 502, 503}}, h.repairHook),
+		authedRoute(huma.Operation{OperationID: "list-app-deliveries", Method: http.MethodGet, Path: apps + "/{name}/deliveries",
+			Summary: "The application's received webhook deliveries, newest first, with their verdicts", Tags: []string{"hooks"},
+			Description: "Why a push did or did not deploy: each delivery's event, verdict (accepted, duplicate, bad-signature, ignored, failed, pending) and detail.",
+			Errors:      []int{400, 403, 404}}, h.listDeliveries),
+		rawRoute[hookReceipt](huma.Operation{OperationID: "receive-hook", Method: http.MethodPost, Path: "/hooks/{hook_id}",
+			Summary: "Receive a provider's webhook delivery (called by GitHub, GitLab, Bitbucket, Gitea)", Tags: []string{"hooks"},
+			Description: "No API key: the provider's signature over the raw body (any content type, at most 25 MB) authenticates the delivery. " +
+				"It is stored once (a redelivery with the same provider delivery id is a duplicate) before the answer; " +
+				"routing to events happens afterwards. A 5xx asks the provider to retry.",
+			Parameters: []*huma.Param{{Name: "hook_id", In: "path", Required: true, Schema: &huma.Schema{Type: huma.TypeString},
+				Description: "The hook's id, the last segment of the URL gitaccess installed on the repository."}},
+			RequestBody: &huma.RequestBody{Required: true, Description: "The provider's payload, byte for byte, in whatever content type it sends (JSON, or GitHub's application/x-www-form-urlencoded); at most 25 MB.",
+				Content: map[string]*huma.MediaType{"*/*": {Schema: binarySchema()}}},
+			Metadata: map[string]any{metaSlugs: map[int][]string{http.StatusUnauthorized: {slugBadSignature}, http.StatusBadRequest: {slugInvalidInput}, http.StatusRequestTimeout: {slugTimeout}}},
+			Errors:   []int{400, 401, 404, 408, 413}}, h.receiveHook),
+
+		authedRoute(huma.Operation{OperationID: "list-subscriptions", Method: http.MethodGet, Path: subscriptions,
+			Summary: "The organization's event subscribers, without their secrets", Tags: []string{"events"}, Errors: []int{403}}, h.listSubscriptions),
+		authedRoute(huma.Operation{OperationID: "create-subscription", Method: http.MethodPost, Path: subscriptions, DefaultStatus: http.StatusCreated,
+			Summary:     "Add an event subscriber; its signing secret is shown only in this response",
+			Description: "Events are sent to url signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature) with the whsec_ secret.",
+			Tags:        []string{"events"}, Errors: []int{400, 403, 409, 413}}, h.createSubscription),
+		authedRoute(huma.Operation{OperationID: "delete-subscription", Method: http.MethodDelete, Path: subscriptions + "/{id}",
+			Summary: "Remove an event subscriber", Tags: []string{"events"}, Errors: []int{403, 404}}, h.deleteSubscription),
+		authedRoute(huma.Operation{OperationID: "list-events", Method: http.MethodGet, Path: events,
+			Summary: "The organization's outgoing events, newest first, with each subscriber's delivery status", Tags: []string{"events"},
+			Errors: []int{400, 403}}, h.listEvents),
+		authedRoute(huma.Operation{OperationID: "replay-event", Method: http.MethodPost, Path: events + "/{id}/replay", DefaultStatus: http.StatusAccepted,
+			Summary: "Send an event again to all its subscribers", Tags: []string{"events"}, Errors: []int{403, 404}}, h.replayEvent),
 
 		authedRoute(huma.Operation{OperationID: "resolve-credential", Method: http.MethodPost, Path: credentials,
 			Summary: "The basic-auth pair git needs for a repository (git credential helper get)", Tags: []string{"credentials"},
@@ -162,7 +240,12 @@ func (h *handlers) operation(r route) huma.Operation {
 	}
 	slices.Sort(op.Errors)
 	op.Errors = slices.Compact(op.Errors)
-	op.Metadata = map[string]any{metaErrors: slices.Clone(op.Errors)}
+	meta := maps.Clone(op.Metadata)
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	meta[metaErrors] = slices.Clone(op.Errors)
+	op.Metadata = meta
 	return op
 }
 

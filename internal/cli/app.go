@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -185,9 +186,37 @@ token, so the longest matching URL prefix serves the application again.`,
 }
 
 func (a *app) appDeleteCmd() *cobra.Command {
-	return a.deleteCmd("app", "application", a.completeAppNames, func(ctx context.Context, c *client.Client, name string) error {
-		return c.DeleteApp(ctx, name)
+	var force bool
+	cmd := a.deleteCmd("app", "application", a.completeAppNames, func(ctx context.Context, c *client.Client, name string) error {
+		err := c.DeleteApp(ctx, name, force)
+		if err != nil && !force && providerFailed(err) {
+			return &hintError{err, "the application's webhook could not be deleted at the provider, so the application was kept; fix the token and try again, " +
+				"or pass --force to delete the application anyway and remove the webhook from the repository yourself"}
+		}
+		return err
 	})
+	cmd.Long = `Deletes an application after you type its name to confirm (without a
+terminal, --yes is required), and its webhook: first at the provider,
+then in gitaccess. When the provider cannot delete the webhook, the
+application is kept; --force deletes it anyway and leaves the webhook
+behind on the repository.`
+	cmd.Example = "  gitaccess app delete web\n  gitaccess app delete web --yes\n  gitaccess app delete web --force --yes"
+	cmd.Flags().BoolVar(&force, "force", false, "delete the application even when the provider cannot delete its webhook (it is left on the repository)")
+	return cmd
+}
+
+// providerFailed tells whether err is the provider refusing or failing
+// (not gitaccess refusing the caller).
+func providerFailed(err error) bool {
+	var p *client.Problem
+	if !errors.As(err, &p) {
+		return false
+	}
+	switch p.Status {
+	case http.StatusUnprocessableEntity, http.StatusBadGateway, http.StatusServiceUnavailable:
+		return true
+	}
+	return false
 }
 
 func (a *app) appArchiveCmd() *cobra.Command {
@@ -261,6 +290,12 @@ func writeAppDetails(w io.Writer, v access.AppView) {
 	row(tw, "Why:", v.Reason)
 	row(tw, "Auto-deploy:", yesNo(v.AutoDeploy))
 	row(tw, "Previews:", yesNo(v.Previews))
+	if v.Hook != nil {
+		row(tw, "Webhook:", v.Hook.URL)
+		row(tw, "Webhook state:", hookState(*v.Hook))
+	} else {
+		row(tw, "Webhook:", "none (only auto-deploy and previews need one)")
+	}
 	row(tw, "Last used:", fmtTime(v.LastUsedAt, "never"))
 	row(tw, "Created:", fmtTime(&v.CreatedAt, "-"))
 	row(tw, "Updated:", fmtTime(&v.UpdatedAt, "-"))

@@ -214,10 +214,14 @@ func TestAppVerbs(t *testing.T) {
 	}
 	h.terminal = false
 	h.run("", "app", "delete", "web", "--yes").ok(t)
+	h.run("", "app", "delete", "web", "--yes", "--force").ok(t)
 
 	var lines []string
 	for _, rq := range api.requests() {
 		line := rq.Method + " " + rq.Path
+		if rq.Query != "" {
+			line += "?" + rq.Query
+		}
 		if len(rq.Body) > 0 {
 			line += " " + strings.TrimSpace(string(rq.Body))
 		}
@@ -229,6 +233,7 @@ func TestAppVerbs(t *testing.T) {
 		`PATCH /api/v1/apps/web {"branch":"release","token":"","auto_deploy":false}`,
 		`DELETE /api/v1/apps/web`,
 		`DELETE /api/v1/apps/web`,
+		`DELETE /api/v1/apps/web?force=true`,
 	}
 	if d := cmp.Diff(want, lines); d != "" {
 		t.Errorf("requests (-want +got):\n%s", d)

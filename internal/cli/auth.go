@@ -10,6 +10,7 @@ import (
 
 	"github.com/gitaccess/gitaccess/internal/access"
 	"github.com/gitaccess/gitaccess/internal/client"
+	"github.com/gitaccess/gitaccess/internal/login"
 )
 
 func (a *app) loginCmd() *cobra.Command {
@@ -54,7 +55,7 @@ GITACCESS_SERVER and GITACCESS_API_KEY, when set, override the saved login.`,
 			if err != nil {
 				return fmt.Errorf("the server did not accept the key: %w", err)
 			}
-			path, err := a.saveLogin(login{Server: srv, APIKey: key, AllowInsecureHTTP: insecureHTTP})
+			path, err := a.saveLogin(login.Login{Server: srv, APIKey: key, AllowInsecureHTTP: insecureHTTP})
 			if err != nil {
 				return err
 			}

@@ -660,7 +660,7 @@ func TestCAFileIsChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.run(tokenValue, "token", "add", "ci", "--provider", "github", "--ca-file", bad).failed(t, "holds no PEM certificate")
-	h.run(tokenValue, "token", "add", "ci", "--provider", "gitea").failed(t, `unknown provider "gitea"`)
+	h.run(tokenValue, "token", "add", "ci", "--provider", "gogs").failed(t, `unknown provider "gogs"`, "github, gitlab, bitbucket or gitea")
 	h.run(tokenValue, "token", "add", "ci").failed(t, "--provider is required")
 	if n := len(api.requests()); n != 0 {
 		t.Errorf("%d requests sent", n)
@@ -978,7 +978,7 @@ func TestCompletionAndHelp(t *testing.T) {
 		t.Errorf("completion bash output does not look like a bash script")
 	}
 	r := h.run("", "__complete", "token", "add", "x", "--provider", "").ok(t)
-	for _, p := range []string{"github", "gitlab", "bitbucket"} {
+	for _, p := range []string{"github", "gitlab", "bitbucket", "gitea"} {
 		if !strings.Contains(r.stdout, p+"\n") {
 			t.Errorf("provider completion lacks %s:\n%s", p, r.stdout)
 		}
@@ -995,6 +995,10 @@ func TestCompletionAndHelp(t *testing.T) {
 		}
 	}
 	walk(cli.NewRoot(cli.Options{}))
+	r = h.run("", "token", "add", "--help").ok(t)
+	if !strings.Contains(r.stdout, "github, gitlab, bitbucket or gitea") || !strings.Contains(r.stdout, "--provider gitea") {
+		t.Errorf("token add --help does not offer gitea:\n%s", r.stdout)
+	}
 	h.run("", "tokne").failed(t, `unknown command "tokne"`, "did you mean token")
 	h.run("", "token", "bogus").failed(t, `unknown command "bogus" for "gitaccess token"`)
 }

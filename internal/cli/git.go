@@ -2,15 +2,15 @@ package cli
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/gitaccess/gitaccess/internal/access"
+	"github.com/gitaccess/gitaccess/internal/credhelper"
 	"github.com/gitaccess/gitaccess/internal/gitx"
 )
 
@@ -39,16 +39,7 @@ GITACCESS_SERVER and GITACCESS_API_KEY, and GITACCESS_CONFIG_DIR.`,
   printf 'protocol=https\nhost=github.com\npath=acme/api.git\n\n' | gitaccess credential get`,
 		Args: usageArgs(1, "the ACTION git asks for: get, store or erase"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			switch args[0] {
-			case "get":
-				a.credentialGet(cmd, appName)
-			case "erase":
-				a.credentialErase(cmd, appName)
-			default:
-				// store, and any action a newer git adds: a helper ignores
-				// what it does not do (gitcredentials(7)).
-				_, _ = io.Copy(io.Discard, io.LimitReader(a.opts.Stdin, 1<<20))
-			}
+			credhelper.Run(cmd.Context(), args[0], appName, a.helperOptions(cmd))
 			return nil
 		},
 	}
@@ -57,79 +48,37 @@ GITACCESS_SERVER and GITACCESS_API_KEY, and GITACCESS_CONFIG_DIR.`,
 	return cmd
 }
 
-// credentialRequest reads git's request and asks it of the server.
-func (a *app) credentialRequest(appName string) (*gitx.Request, access.CredentialRequest, error) {
-	req, err := gitx.ParseRequest(a.opts.Stdin)
-	if err != nil {
-		return nil, access.CredentialRequest{}, fmt.Errorf("reading git's request: %w", err)
-	}
-	if req.Password.Len() > 0 {
-		a.remember(req.Password)
-	}
-	return req, access.CredentialRequest{Protocol: req.Protocol, Host: req.Host, Path: req.Path, App: appName}, nil
-}
-
-// credentialGet answers git, or explains on stderr why it cannot.
-func (a *app) credentialGet(cmd *cobra.Command, appName string) {
-	req, in, err := a.credentialRequest(appName)
-	if err != nil {
-		a.helperSays("cannot answer git: %s", a.oneLine(err.Error()))
-		return
-	}
-	c, err := a.apiClient()
-	if err != nil {
-		a.helperSays("no credential for %s: %s", clean(req.URL()), a.oneLine(err.Error()))
-		return
-	}
-	cred, err := c.ResolveCredential(cmd.Context(), in)
-	if err != nil {
-		a.helperSays("no credential for %s: %s", clean(req.URL()), a.oneLine(err.Error()))
-		return
-	}
-	a.remember(cred.Password)
-	if _, err := (gitx.Response{Username: cred.Username, Password: cred.Password}).WriteTo(cmd.OutOrStdout()); err != nil {
-		a.helperSays("cannot answer git: %s", a.oneLine(err.Error()))
+// helperOptions connect the credential helper to this invocation.
+func (a *app) helperOptions(cmd *cobra.Command) credhelper.Options {
+	return credhelper.Options{
+		Stdin:  a.opts.Stdin,
+		Stdout: cmd.OutOrStdout(),
+		Stderr: a.opts.Stderr,
+		Login:  a.loginSource(),
+		Wire:   a.clientOptions(),
 	}
 }
 
-// credentialErase reports a refused credential and what the server made
-// of it.
-func (a *app) credentialErase(cmd *cobra.Command, appName string) {
-	req, in, err := a.credentialRequest(appName)
-	if err != nil {
-		a.helperSays("cannot read git's refusal: %s", a.oneLine(err.Error()))
-		return
-	}
-	c, err := a.apiClient()
-	if err == nil {
-		var res access.RejectResult
-		if res, err = c.RejectCredential(cmd.Context(), in); err == nil {
-			if res.Status == access.StatusInvalid {
-				a.helperSays("token %s was refused and is now marked invalid: %s; update it with gitaccess token update %s --value",
-					clean(res.Token), strings.TrimRight(a.oneLine(res.Detail), "."), clean(res.Token))
-				return
-			}
-			a.helperSays("git was refused with token %s (status %s): %s", clean(res.Token), clean(res.Status), a.oneLine(res.Detail))
-			return
-		}
-	}
-	a.helperSays("git was refused for %s, and reporting it failed: %s", clean(req.URL()), a.oneLine(err.Error()))
-}
+// leanHelperName is the credential helper program installed beside
+// gitaccess: the same helper as "gitaccess credential", in a program that
+// starts several times faster (see cmd/git-credential-gitaccess).
+const leanHelperName = "git-credential-gitaccess"
 
-// helperSays prints one line for the person reading git's output.
-func (a *app) helperSays(format string, args ...any) {
-	_, _ = fmt.Fprintf(a.opts.Stderr, "gitaccess: "+format+"\n", args...)
-}
-
-// oneLine is msg scrubbed and cleaned, its lines joined.
-func (a *app) oneLine(msg string) string {
-	var parts []string
-	for l := range strings.SplitSeq(a.scrub(msg), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			parts = append(parts, clean(l))
-		}
+// helperCommand is the credential.helper value for a clone: the lean
+// helper beside the gitaccess executable when there is one, else
+// "gitaccess credential". Either way git's "store" (sent after every
+// successful authentication, and which gitaccess ignores) is answered by
+// the shell git runs the helper through, without starting the helper.
+func helperCommand(exe string, args ...string) string {
+	name := leanHelperName
+	if runtime.GOOS == "windows" {
+		name += ".exe"
 	}
-	return strings.Join(parts, "; ")
+	lean := filepath.Join(filepath.Dir(exe), name)
+	if fi, err := os.Stat(lean); err == nil && fi.Mode().IsRegular() && (runtime.GOOS == "windows" || fi.Mode().Perm()&0o111 != 0) {
+		return gitx.HelperCommandSkippingStore(lean, args...)
+	}
+	return gitx.HelperCommandSkippingStore(exe, append([]string{"credential"}, args...)...)
 }
 
 func (a *app) cloneCmd() *cobra.Command {
@@ -142,7 +91,9 @@ func (a *app) cloneCmd() *cobra.Command {
 		Use:   "clone APP|URL [DIR]",
 		Short: "Clone an application's repository, or any URL, with gitaccess as git's credential helper",
 		Long: `Clones with git, which asks "gitaccess credential" for the token per
-repository: no token is ever in a URL, a command line or .git/config.
+repository (or git-credential-gitaccess, the same helper as a faster
+program, when it is installed beside gitaccess): no token is ever in a
+URL, a command line or .git/config.
 
 APP (an argument without "://") is an application: its repository, its
 branch (unless --ref is given), and its bound token. A URL is cloned with
@@ -166,14 +117,14 @@ to the repository's name and must not exist or be empty.`,
 			if err != nil {
 				return err
 			}
-			repoURL, helper := args[0], []string{"credential"}
+			repoURL, helperArgs := args[0], []string(nil)
 			if !strings.Contains(args[0], "://") {
 				app, err := c.GetApp(ctx, args[0])
 				if err != nil {
 					return err
 				}
 				// The clone URL the server's own mirror fetches use.
-				repoURL, helper = strings.TrimSuffix(app.RepoURL, "/")+".git", append(helper, "--app", app.Name)
+				repoURL, helperArgs = strings.TrimSuffix(app.RepoURL, "/")+".git", []string{"--app", app.Name}
 				if ref == "" {
 					ref = app.Branch
 				}
@@ -215,7 +166,7 @@ to the repository's name and must not exist or be empty.`,
 			stderr := a.opts.Stderr
 			err = git.Clone(ctx, gitx.CloneOptions{
 				URL: repoURL, Dir: dir, Ref: ref, Depth: depth, RecurseSubmodules: recurse,
-				HelperCommand: gitx.HelperCommand(exe, helper...),
+				HelperCommand: helperCommand(exe, helperArgs...),
 				Progress:      func(line string) { _, _ = fmt.Fprintln(stderr, clean(line)) },
 			})
 			if err != nil {

@@ -215,7 +215,7 @@ func TestCloneAnApplicationThroughTheHelper(t *testing.T) {
 	}
 	got.Progress = nil
 	want := gitx.CloneOptions{URL: "https://github.com/acme/api.git", Dir: "api", Ref: "release",
-		HelperCommand: "/opt/gitaccess/bin/gitaccess credential --app web"}
+		HelperCommand: gitx.HelperCommandSkippingStore("/opt/gitaccess/bin/gitaccess", "credential", "--app", "web")}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("clone options (-want +got):\n%s", d)
 	}
@@ -242,7 +242,7 @@ func TestCloneAURLPassesOnlyAnEnvironmentKey(t *testing.T) {
 	got := git.opts
 	got.Progress = nil
 	want := gitx.CloneOptions{URL: "https://github.com/acme/tools", Dir: "src/tools", Ref: "v2", Depth: 1, RecurseSubmodules: true,
-		HelperCommand: "/opt/gitaccess/bin/gitaccess credential"}
+		HelperCommand: gitx.HelperCommandSkippingStore("/opt/gitaccess/bin/gitaccess", "credential")}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("clone options (-want +got):\n%s", d)
 	}
@@ -261,4 +261,40 @@ func TestCloneAURLPassesOnlyAnEnvironmentKey(t *testing.T) {
 	}
 	h.run("", "clone", "https://bob:pw@github.com/acme/tools").failed(t, "credentials in a URL are refused")
 	h.run("", "clone", "ghost").failed(t, `no application named "ghost"`)
+}
+
+// TestCloneUsesTheLeanHelperBesideGitaccess: with git-credential-gitaccess
+// installed beside gitaccess, git runs it instead of "gitaccess
+// credential"; one that is not executable is passed over.
+func TestCloneUsesTheLeanHelperBesideGitaccess(t *testing.T) {
+	api := newFakeAPI(t)
+	git := &fakeCloner{}
+	h := cloneHarness(t, api, git).loggedIn(api)
+	bin := filepath.Join(t.TempDir(), "my bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	exe, lean := filepath.Join(bin, "gitaccess"), filepath.Join(bin, "git-credential-gitaccess")
+	h.opts = func(o *cli.Options) {
+		o.NewCloner = git.newCloner
+		o.Executable = func() (string, error) { return exe, nil }
+	}
+	if err := os.WriteFile(lean, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.run("", "clone", "web", filepath.Join(t.TempDir(), "a")).ok(t)
+	if want := gitx.HelperCommandSkippingStore(exe, "credential", "--app", "web"); git.opts.HelperCommand != want {
+		t.Errorf("with a lean helper that is not executable: %q, want %q", git.opts.HelperCommand, want)
+	}
+	if err := os.Chmod(lean, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h.run("", "clone", "web", filepath.Join(t.TempDir(), "b")).ok(t)
+	if want := gitx.HelperCommandSkippingStore(lean, "--app", "web"); git.opts.HelperCommand != want {
+		t.Errorf("helper %q, want %q", git.opts.HelperCommand, want)
+	}
+	h.run("", "clone", "https://github.com/acme/tools", filepath.Join(t.TempDir(), "c")).ok(t)
+	if want := gitx.HelperCommandSkippingStore(lean); git.opts.HelperCommand != want {
+		t.Errorf("helper %q, want %q", git.opts.HelperCommand, want)
+	}
 }

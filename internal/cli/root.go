@@ -182,13 +182,15 @@ func (a *app) root() *cobra.Command {
 		Use:   "gitaccess",
 		Short: "Self-hosted access to Git repositories for your deployment platform",
 		Long: `gitaccess keeps an organization's Git provider tokens (GitHub, GitLab,
-Bitbucket), tests each with its provider before saving it, and hands builds
-a credential when they clone.
+Bitbucket, Gitea), tests each with its provider before saving it, and hands
+builds a credential when they clone.
 
 Operators run "gitaccess serve". Everyone else logs in to a server and
 manages tokens, applications, organizations and API keys; builds clone
 with "gitaccess clone", which has git ask "gitaccess credential" for the
-token, or fetch a build context with "gitaccess app archive".
+token, or fetch a build context with "gitaccess app archive". Webhooks
+turn pushes and pull requests into events your platform subscribes to
+("gitaccess hook", "gitaccess subscription", "gitaccess events").
 
 Secrets are never taken from flags or arguments: token values and API keys
 are read from stdin when it is not a terminal, otherwise from a prompt that
@@ -220,6 +222,9 @@ Environment:
 		a.whoamiCmd(),
 		a.tokenCmd(),
 		a.appCmd(),
+		a.hookCmd(),
+		a.subscriptionCmd(),
+		a.eventsCmd(),
 		a.repoCmd(),
 		a.cloneCmd(),
 		a.credentialCmd(),

@@ -45,10 +45,10 @@ type endpointFlags struct {
 func (f *endpointFlags) register(cmd *cobra.Command, provider bool) {
 	fs := cmd.Flags()
 	if provider {
-		fs.StringVar(&f.provider, "provider", "", "provider: github, gitlab or bitbucket")
+		fs.StringVar(&f.provider, "provider", "", "provider: github, gitlab, bitbucket or gitea")
 		_ = cmd.RegisterFlagCompletionFunc("provider", cobra.FixedCompletions(providerNames(), cobra.ShellCompDirectiveNoFileComp))
 	}
-	fs.StringVar(&f.url, "url", "", "provider URL for self-hosted GitHub Enterprise or GitLab (default: the provider's cloud)")
+	fs.StringVar(&f.url, "url", "", "provider URL for GitHub Enterprise Server, self-hosted GitLab, or Gitea/Forgejo (default: the provider's cloud)")
 	fs.StringVar(&f.workspace, "workspace", "", "Bitbucket workspace the token belongs to")
 	fs.StringVar(&f.caFile, "ca-file", "", "PEM file of CA certificates to trust for this provider, added to the system roots")
 	fs.StringSliceVar(&f.uses, "use", nil, "what the token is for: clone, webhooks, pull-requests (default: all)")
@@ -95,10 +95,10 @@ func providerNames() []string {
 
 func checkProvider(p string) error {
 	if p == "" {
-		return errors.New("--provider is required: github, gitlab or bitbucket")
+		return errors.New("--provider is required: github, gitlab, bitbucket or gitea")
 	}
 	if !slices.Contains(forge.Providers, forge.Provider(p)) {
-		return fmt.Errorf("unknown provider %q: use github, gitlab or bitbucket", clean(p))
+		return fmt.Errorf("unknown provider %q: use github, gitlab, bitbucket or gitea", clean(p))
 	}
 	return nil
 }
@@ -216,6 +216,7 @@ no token named uses the token with the longest matching prefix.`,
   pass show github/ci | gitaccess token add ci --provider github --use clone
   gitaccess token add ghe --provider github --url https://ghe.example.com --ca-file corp-ca.pem
   gitaccess token add bb --provider bitbucket --workspace acme
+  gitaccess token add tea --provider gitea --url https://gitea.example.com
   gitaccess token add acme-ci --provider github --prefix https://github.com/acme/ --prefix https://github.com/acme-tools/`,
 		Args: usageArgs(1, "the token NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -2,9 +2,9 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,22 +43,22 @@ func show[T any](a *app, cmd *cobra.Command, fetch func(context.Context, *client
 	return render(cmd.OutOrStdout(), out, v, func(w io.Writer) error { return table(w, v) })
 }
 
-// confirmName has the user type name before something irreversible. yes
-// skips the question; without a terminal, nothing can be asked, so
-// nothing happens without yes.
-func (a *app) confirmName(ctx context.Context, yes bool, noun, name string) error {
+// confirmTyped has the user type name, the thing's what ("name", "id"),
+// before something irreversible. yes skips the question; without a
+// terminal, nothing can be asked, so nothing happens without yes.
+func (a *app) confirmTyped(ctx context.Context, yes bool, noun, what, name string) error {
 	if yes {
 		return nil
 	}
 	if !a.opts.IsTerminal() {
 		return fmt.Errorf("refusing to delete %s %s without confirmation: stdin is not a terminal; pass --yes to delete it", noun, clean(name))
 	}
-	typed, err := a.opts.Prompter.ReadLine(ctx, fmt.Sprintf("Deleting %s %s cannot be undone. Type its name to confirm: ", noun, clean(name)))
+	typed, err := a.opts.Prompter.ReadLine(ctx, fmt.Sprintf("Deleting %s %s cannot be undone. Type its %s to confirm: ", noun, clean(name), what))
 	if err != nil {
 		return fmt.Errorf("confirm: %w", err)
 	}
 	if typed != name {
-		return errors.New("the name you typed does not match; nothing was deleted")
+		return fmt.Errorf("the %s you typed does not match; nothing was deleted", what)
 	}
 	return nil
 }
@@ -66,20 +66,27 @@ func (a *app) confirmName(ctx context.Context, yes bool, noun, name string) erro
 // deleteCmd is "<group> delete NAME [--yes]", which has the user type the
 // name first.
 func (a *app) deleteCmd(group, noun string, complete cobra.CompletionFunc, del func(context.Context, *client.Client, string) error) *cobra.Command {
+	return a.deleteCmdBy(group, noun, "name", "ci", complete, del)
+}
+
+// deleteCmdBy is deleteCmd for what is identified by its what ("name",
+// "id"); example is such an identifier, for the help.
+func (a *app) deleteCmdBy(group, noun, what, example string, complete cobra.CompletionFunc, del func(context.Context, *client.Client, string) error) *cobra.Command {
 	var yes bool
+	arg := strings.ToUpper(what)
 	cmd := &cobra.Command{
-		Use:     "delete NAME",
+		Use:     "delete " + arg,
 		Aliases: []string{"rm"},
 		Short:   "Delete a " + noun,
-		Long: fmt.Sprintf(`Deletes a %s after you type its name to confirm. Without a terminal,
---yes is required.`, noun),
-		Example:           fmt.Sprintf("  gitaccess %[1]s delete ci\n  gitaccess %[1]s delete ci --yes", group),
-		Args:              usageArgs(1, "the "+noun+" NAME"),
+		Long: fmt.Sprintf(`Deletes a %s after you type its %s to confirm. Without a terminal,
+--yes is required.`, noun, what),
+		Example:           fmt.Sprintf("  gitaccess %[1]s delete %[2]s\n  gitaccess %[1]s delete %[2]s --yes", group, example),
+		Args:              usageArgs(1, "the "+noun+" "+arg),
 		ValidArgsFunction: complete,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			name := args[0]
-			if err := a.confirmName(ctx, yes, noun, name); err != nil {
+			if err := a.confirmTyped(ctx, yes, noun, what, name); err != nil {
 				return err
 			}
 			c, err := a.apiClient()

@@ -10,8 +10,9 @@ import (
 	"regexp"
 
 	"github.com/gitaccess/gitaccess/internal/access"
+	"github.com/gitaccess/gitaccess/internal/client/wire"
+	"github.com/gitaccess/gitaccess/internal/credhelper"
 	"github.com/gitaccess/gitaccess/internal/forge"
-	"github.com/gitaccess/gitaccess/internal/secret"
 )
 
 // ListApps lists the organization's applications, following every page.
@@ -49,13 +50,19 @@ func (c *Client) UpdateApp(ctx context.Context, name string, in access.AppUpdate
 	return out, err
 }
 
-// DeleteApp deletes an application.
-func (c *Client) DeleteApp(ctx context.Context, name string) error {
+// DeleteApp deletes an application and its webhook. When the provider
+// cannot delete the webhook the application stays, unless force is set
+// (the webhook is then left behind on the repository).
+func (c *Client) DeleteApp(ctx context.Context, name string, force bool) error {
 	seg, err := pathSeg("application name", name)
 	if err != nil {
 		return err
 	}
-	return c.do(ctx, http.MethodDelete, "/api/v1/apps/"+seg, nil, nil, nil)
+	var q url.Values
+	if force {
+		q = url.Values{"force": {"true"}}
+	}
+	return c.do(ctx, http.MethodDelete, "/api/v1/apps/"+seg, q, nil, nil)
 }
 
 var shaRE = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
@@ -74,11 +81,11 @@ func (c *Client) AppArchive(ctx context.Context, name, ref string) (sha string, 
 	if ref != "" {
 		q = url.Values{"ref": {ref}}
 	}
-	resp, err := c.send(ctx, c.stream, http.MethodGet, path, q, nil, acceptGzip)
+	resp, err := c.conn.Stream(ctx, http.MethodGet, path, q, nil, wire.AcceptGzip)
 	if err != nil {
 		return "", nil, err
 	}
-	if err := checkMediaType(resp, "application/gzip"); err != nil {
+	if err := wire.CheckMediaType(resp, "application/gzip"); err != nil {
 		_ = resp.Body.Close()
 		return "", nil, fmt.Errorf("GET %s: %w", path, err)
 	}
@@ -151,34 +158,21 @@ func (c *Client) ReadFile(ctx context.Context, repoURL, path, ref, token string)
 	return c.raw(ctx, "/api/v1/repos/file", q, "application/octet-stream")
 }
 
-// credentialWire is how a credential arrives; access.Credential does not
-// decode its password from JSON.
-type credentialWire struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-	Token    string `json:"token"`
-	Reason   string `json:"reason"`
-}
-
 // ResolveCredential asks for the basic-auth pair git needs for a
 // repository. The password is the token value: hand it to git only.
 func (c *Client) ResolveCredential(ctx context.Context, req access.CredentialRequest) (access.Credential, error) {
-	var w credentialWire
-	if err := c.do(ctx, http.MethodPost, "/api/v1/credentials", nil, req, &w); err != nil {
+	cred, err := credhelper.Resolve(ctx, c.conn, credhelper.Request(req))
+	if err != nil {
 		return access.Credential{}, err
 	}
-	if w.Username == "" || w.Password == "" {
-		return access.Credential{}, errors.New("POST /api/v1/credentials: server returned no credential")
-	}
-	return access.Credential{Username: w.Username, Password: secret.New(w.Password), Token: w.Token, Reason: w.Reason}, nil
+	return access.Credential{Username: cred.Username, Password: cred.Password, Token: cred.Token, Reason: cred.Reason}, nil
 }
 
 // RejectCredential reports that git was refused with the credential
 // resolved for req; the server re-inspects the token.
 func (c *Client) RejectCredential(ctx context.Context, req access.CredentialRequest) (access.RejectResult, error) {
-	var out access.RejectResult
-	err := c.do(ctx, http.MethodPost, "/api/v1/credentials/reject", nil, req, &out)
-	return out, err
+	res, err := credhelper.Reject(ctx, c.conn, credhelper.Request(req))
+	return access.RejectResult(res), err
 }
 
 func nonNil[T any](s []T) []T {

@@ -131,7 +131,7 @@ func TestBrowseAndAppsRoundTrip(t *testing.T) {
 	if _, err := c.UpdateApp(ctx, "web", access.AppUpdate{Previews: &previews}); err != nil {
 		t.Errorf("UpdateApp: %v", err)
 	}
-	if err := c.DeleteApp(ctx, "web"); err != nil {
+	if err := c.DeleteApp(ctx, "web", false); err != nil {
 		t.Errorf("DeleteApp: %v", err)
 	}
 	reqs := rec.requests()

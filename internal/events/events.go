@@ -142,9 +142,17 @@ func (d *Dispatcher) Wake() {
 	}
 }
 
+// SendTimeout bounds one POST to a subscriber. The lease on a job is
+// longer, so a job is never sent twice while its first send may still
+// succeed; a crashed replica's jobs come back after Lease.
+const (
+	SendTimeout = 10 * time.Second
+	Lease       = 2 * SendTimeout
+)
+
 // Run sends due jobs until ctx ends.
 func (d *Dispatcher) Run(ctx context.Context) {
-	const lease = time.Minute
+	const lease = Lease
 	for {
 		now := d.now()
 		items, err := d.store.ClaimOutbox(ctx, d.owner, now, now.Add(lease), 32)
@@ -204,6 +212,8 @@ func (d *Dispatcher) post(ctx context.Context, it store.OutboxItem) (int, error)
 	if err != nil {
 		return 0, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, SendTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, it.Subscription.URL, bytes.NewReader(it.Event.Payload))
 	if err != nil {
 		return 0, fmt.Errorf("subscription URL: %w", err)

@@ -5,97 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gitaccess/gitaccess/internal/forge/forgetest"
 	"github.com/gitaccess/gitaccess/internal/gitx"
-	"github.com/gitaccess/gitaccess/internal/secret"
 )
-
-func TestParseRequest(t *testing.T) {
-	t.Parallel()
-	in := "protocol=https\nhost=git.example.test:8443\npath=org/app.git\nusername=bob\npassword=s3cret\ncapability[]=authtype\ncapability[]=state\nwwwauth[]=Basic realm=\"x\"\nfuture=1\n\nignored=after blank line\n"
-	req, err := gitx.ParseRequest(strings.NewReader(in))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if req.Protocol != "https" || req.Host != "git.example.test:8443" || req.Path != "org/app.git" || req.Username != "bob" {
-		t.Errorf("parsed %+v", req)
-	}
-	if req.Password.Reveal() != "s3cret" {
-		t.Errorf("password not parsed")
-	}
-	if fmt.Sprint(req.Password) == "s3cret" || strings.Contains(fmt.Sprintf("%+v", req), "s3cret") {
-		t.Errorf("password printable")
-	}
-	if strings.Join(req.Capabilities, ",") != "authtype,state" || len(req.WWWAuth) != 1 || req.Unknown["future"] != "1" {
-		t.Errorf("arrays/unknown: %+v", req)
-	}
-	if _, ok := req.Unknown["ignored"]; ok {
-		t.Errorf("read past the blank line")
-	}
-	if got := req.URL(); got != "https://git.example.test:8443/org/app.git" {
-		t.Errorf("URL() = %q", got)
-	}
-
-	// url= sets the parts, as git's own parser does.
-	req, err = gitx.ParseRequest(strings.NewReader("url=https://gitlab.test/group/sub%20dir/proj.git\n"))
-	if err != nil || req.Host != "gitlab.test" || req.Path != "group/sub dir/proj.git" || req.Protocol != "https" {
-		t.Fatalf("url=: %+v, %v", req, err)
-	}
-	if got := req.URL(); got != "https://gitlab.test/group/sub%20dir/proj.git" {
-		t.Errorf("URL() re-escapes: %q", got)
-	}
-	// Without a path (useHttpPath off) the URL names the host.
-	req, _ = gitx.ParseRequest(strings.NewReader("protocol=https\nhost=github.com\n"))
-	if got := req.URL(); got != "https://github.com" {
-		t.Errorf("URL() = %q", got)
-	}
-
-	for name, bad := range map[string]string{
-		"NUL in value":  "protocol=https\nhost=evil.test\x00\npath=x\n",
-		"CR in value":   "protocol=https\nhost=evil.test\rpath=x\n",
-		"CRLF":          "protocol=https\r\nhost=x\r\n",
-		"no equals":     "protocol=https\nhost\n",
-		"empty key":     "=value\n",
-		"huge line":     "host=" + strings.Repeat("a", 9<<10) + "\n",
-		"too many":      strings.Repeat("x=1\n", 300),
-		"url not a URL": "url=::nope\n",
-	} {
-		if _, err := gitx.ParseRequest(strings.NewReader(bad)); !errors.Is(err, gitx.ErrCredentialProtocol) {
-			t.Errorf("%s: err = %v, want ErrCredentialProtocol", name, err)
-		}
-	}
-}
-
-func TestResponseWriteTo(t *testing.T) {
-	t.Parallel()
-	var b bytes.Buffer
-	if _, err := (gitx.Response{Username: "x-access-token", Password: secret.New("tok=with:odd/chars")}).WriteTo(&b); err != nil {
-		t.Fatal(err)
-	}
-	if b.String() != "username=x-access-token\npassword=tok=with:odd/chars\n" {
-		t.Errorf("got %q", b.String())
-	}
-	b.Reset()
-	_, _ = gitx.Response{Quit: true}.WriteTo(&b)
-	if b.String() != "quit=1\n" {
-		t.Errorf("quit: %q", b.String())
-	}
-	// A newline would let a value inject attributes (e.g. a second host).
-	for _, r := range []gitx.Response{
-		{Username: "u", Password: secret.New("tok\nhost=evil.test")},
-		{Username: "u\nquit=1", Password: secret.New("tok")},
-		{Username: "u", Password: secret.New("tok\x00")},
-		{Username: "u", Password: secret.New("tok\r")},
-	} {
-		b.Reset()
-		if _, err := r.WriteTo(&b); !errors.Is(err, gitx.ErrCredentialProtocol) || b.Len() != 0 {
-			t.Errorf("%q: err %v, wrote %q", r.Username, err, b.String())
-		}
-	}
-}
 
 func TestHelperCommand(t *testing.T) {
 	t.Parallel()
@@ -172,4 +89,69 @@ func TestCredentialRoundTripThroughGit(t *testing.T) {
 		t.Errorf("no answer: %v, want ErrAuthFailed", err)
 	}
 	f.assertNoSecret(nil, "tok-app", "tok-host", "tok-lib")
+}
+
+// credentialOp runs "git credential ACTION" (fill, approve, reject) with
+// one helper, paths on.
+func credentialOp(t *testing.T, f *fixture, helper, action, input string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := f.runner.Run(context.Background(), gitx.Cmd{
+		Op:   "credential " + action,
+		Args: []string{"credential", action},
+		Config: []gitx.Config{
+			{Key: "credential.helper", Value: helper},
+			{Key: "credential.useHttpPath", Value: "true"},
+		},
+		Stdin:  strings.NewReader(input),
+		Stdout: &out,
+	})
+	return out.String(), err
+}
+
+func TestHelperCommandSkippingStoreThroughGit(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, forgetest.ConventionGitHub)
+	f.answer(map[string]helperAnswer{"org/app.git": {Username: "x-access-token", Password: "tok-app"}})
+	// A path and arguments the shell must keep whole: spaces, quotes, $.
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), `my "tools" it's $HOME`)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "git-credential-x")
+	if err := os.Symlink(exe, link); err != nil {
+		t.Fatal(err)
+	}
+	helper := gitx.HelperCommandSkippingStore(link, "--app", `we b's "$1"`)
+
+	const req = "protocol=https\nhost=git.example.test\npath=org/app.git\n\n"
+	out, err := credentialOp(t, f, helper, "fill", req)
+	if err != nil || !strings.Contains(out, "username=x-access-token\npassword=tok-app\n") {
+		t.Fatalf("fill: %v\n%s", err, out)
+	}
+	withCred := strings.TrimSuffix(req, "\n") + "username=x-access-token\npassword=tok-app\n\n"
+	if _, err := credentialOp(t, f, helper, "approve", withCred); err != nil {
+		t.Fatalf("approve: %v", err)
+	}
+	if _, err := credentialOp(t, f, helper, "reject", withCred); err != nil {
+		t.Fatalf("reject: %v", err)
+	}
+	// git ran the helper for get and erase, with its arguments whole, and
+	// never for store.
+	var got [][]string
+	for _, r := range f.helperRequests() {
+		got = append(got, r.Args)
+		if r.Path != "org/app.git" || r.Host != "git.example.test" {
+			t.Errorf("helper saw %+v", r)
+		}
+	}
+	want := [][]string{{"--app", `we b's "$1"`, "get"}, {"--app", `we b's "$1"`, "erase"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) || len(got) != 2 {
+		t.Errorf("helper runs: %q, want %q", got, want)
+	}
+	f.assertNoSecret(nil, "tok-app")
 }

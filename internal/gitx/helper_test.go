@@ -33,12 +33,13 @@ type helperConfig struct {
 }
 
 type loggedRequest struct {
-	Action   string `json:"action"`
-	Protocol string `json:"protocol"`
-	Host     string `json:"host"`
-	Path     string `json:"path"`
-	URL      string `json:"url"`
-	Username string `json:"username"`
+	Args     []string `json:"args"`
+	Action   string   `json:"action"`
+	Protocol string   `json:"protocol"`
+	Host     string   `json:"host"`
+	Path     string   `json:"path"`
+	URL      string   `json:"url"`
+	Username string   `json:"username"`
 }
 
 // TestMain turns the test binary into a git credential helper when git
@@ -68,7 +69,7 @@ func runHelper(cfgFile, action string) error {
 	if err != nil {
 		return err
 	}
-	line, _ := json.Marshal(loggedRequest{Action: action, Protocol: req.Protocol, Host: req.Host, Path: req.Path, URL: req.URL(), Username: req.Username})
+	line, _ := json.Marshal(loggedRequest{Args: os.Args[1:], Action: action, Protocol: req.Protocol, Host: req.Host, Path: req.Path, URL: req.URL(), Username: req.Username})
 	f, err := os.OpenFile(cfg.Log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err

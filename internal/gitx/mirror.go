@@ -251,6 +251,39 @@ func (m *Mirrors) Fetch(ctx context.Context, repoURL string, cred CredentialFunc
 	}
 }
 
+// Lookup returns the path of the mirror of repoURL when the cache holds
+// one that has commit sha (a full SHA), without fetching: a commit never
+// changes, so a caller that needs one by its SHA need not bring the mirror
+// up to date first. ok is false when there is no mirror yet (or only one
+// being cloned), when it lacks the commit, or when the last read found it
+// damaged (the next Fetch checks it): Fetch then. A mirror evicted after
+// Lookup answers ErrUnknownMirror.
+func (m *Mirrors) Lookup(ctx context.Context, repoURL, sha string) (path string, ok bool) {
+	_, key, err := NormalizeURL(repoURL)
+	if err != nil || !fullSHARE.MatchString(sha) {
+		return "", false
+	}
+	name := mirrorName(key)
+	m.mu.Lock()
+	e := m.entries[name]
+	if e == nil || !e.present || e.suspect {
+		m.mu.Unlock()
+		return "", false
+	}
+	e.pins++
+	m.touch(e)
+	m.mu.Unlock()
+	defer m.release(e)
+	p := m.path(name)
+	var stderr bytes.Buffer
+	err = m.runner.Run(ctx, Cmd{Op: "cat-file", Dir: p, Args: []string{"cat-file", "-e", sha + "^{commit}"}, Stderr: &stderr})
+	if isCorrupt(stderr.String()) {
+		m.setSuspect(e, true)
+		return "", false
+	}
+	return p, err == nil
+}
+
 func (m *Mirrors) runFetch(ctx context.Context, e *mirror, call *fetchCall, gitURL string, cred CredentialFunc) {
 	defer call.cancel()
 	err := m.update(ctx, e, gitURL, cred)
@@ -514,8 +547,9 @@ func (m *Mirrors) ResolveRef(ctx context.Context, p, ref string) (string, error)
 	var ge *GitError
 	if errors.As(err, &ge) && ge.ExitCode == 1 && !isCorrupt(ge.Stderr) {
 		// The name may resolve to an object that is missing: damage,
-		// not an unknown ref.
-		if oid, err2 := m.runner.Output(ctx, "rev-parse", p, "rev-parse", "--verify", "--quiet", "--end-of-options", ref); err2 == nil && oid != "" {
+		// not an unknown ref. A full SHA resolves to itself whether or
+		// not the mirror has it, which says nothing of damage.
+		if oid, err2 := m.runner.Output(ctx, "rev-parse", p, "rev-parse", "--verify", "--quiet", "--end-of-options", ref); err2 == nil && oid != "" && oid != ref {
 			if err3 := m.runner.Run(ctx, Cmd{Op: "cat-file", Dir: p, Args: []string{"cat-file", "-e", oid}}); err3 != nil && ctx.Err() == nil {
 				m.setSuspect(e, true)
 				return "", fmt.Errorf("resolve %s: %w: %s points at a missing object", ref, ErrCorrupt, ref)

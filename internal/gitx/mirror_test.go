@@ -647,3 +647,85 @@ func BenchmarkGitArchiveDirect(b *testing.B) {
 		}
 	}
 }
+
+func TestMirrorLookupFindsWithoutFetching(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, forgetest.ConventionGitHub)
+	gs := f.gs
+	gs.CreateRepo("org/app")
+	gs.Grant("tok", "org/app")
+	cred := staticCred("x", "tok")
+	ctx := context.Background()
+	m, _ := newMirrors(t, f, 0)
+
+	head := gs.Commit("org/app", map[string]string{"a.txt": "a\n"}, "first")
+	for _, u := range []string{gs.URL("org/app"), "not a URL", "http://git.example.test/org/app"} {
+		if p, ok := m.Lookup(ctx, u, head); ok || p != "" {
+			t.Errorf("Lookup(%q) before any fetch = %q, %v", u, p, ok)
+		}
+	}
+	p, err := m.Fetch(ctx, gs.URL("org/app"), cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A small fetch leaves loose objects, to damage below.
+	first := head
+	head = gs.Commit("org/app", map[string]string{"b.txt": "only here\n"}, "second")
+	if _, err := m.Fetch(ctx, gs.URL("org/app"), cred); err != nil {
+		t.Fatal(err)
+	}
+	execs := func() int { f.mu.Lock(); defer f.mu.Unlock(); return len(f.argv) }
+	// Any spelling of the repository finds its mirror, with either
+	// commit, by one git run each and no fetch.
+	before := execs()
+	for _, u := range []string{gs.URL("org/app"), strings.TrimSuffix(gs.URL("org/app"), ".git") + "/"} {
+		for _, sha := range []string{first, head} {
+			if got, ok := m.Lookup(ctx, u, sha); !ok || got != p {
+				t.Errorf("Lookup(%q, %s) = %q, %v; want %q", u, sha, got, ok, p)
+			}
+		}
+	}
+	if n := execs() - before; n != 4 || f.execs("fetch") != 1 {
+		t.Errorf("4 lookups ran git %d times, %d fetches in all", n, f.execs("fetch"))
+	}
+	// A commit the mirror lacks is not offered, and is no sign of damage.
+	absent := strings.Repeat("0123456789abcdef", 3)[:40]
+	if got, ok := m.Lookup(ctx, gs.URL("org/app"), absent); ok {
+		t.Errorf("Lookup of an absent commit = %q", got)
+	}
+	if _, err := m.ResolveRef(ctx, p, absent); !errors.Is(err, gitx.ErrRefNotFound) {
+		t.Errorf("ResolveRef of an absent commit: %v, want ErrRefNotFound", err)
+	}
+	// Nor is a tree, a blob, or anything but a full SHA.
+	tree := gitIn(t, p, "rev-parse", head+"^{tree}")
+	before = execs()
+	for _, sha := range []string{tree, head[:12], "main", "HEAD", strings.ToUpper(head)} {
+		if got, ok := m.Lookup(ctx, gs.URL("org/app"), sha); ok {
+			t.Errorf("Lookup(%q) = %q", sha, got)
+		}
+	}
+	if n := execs() - before; n != 1 {
+		t.Errorf("%d git runs where only the tree needed one", n)
+	}
+	if _, err := m.Fetch(ctx, gs.URL("org/app"), cred); err != nil || f.execs("fsck") != 0 {
+		t.Fatalf("fetch after looking up absent objects: %v, %d fsck", err, f.execs("fsck"))
+	}
+
+	// A mirror found damaged is not offered: the next Fetch checks it.
+	blob := gitIn(t, p, "rev-parse", head+":b.txt")
+	if err := os.Remove(filepath.Join(p, "objects", blob[:2], blob[2:])); err != nil {
+		t.Fatalf("blob not loose: %v", err)
+	}
+	if err := m.Archive(ctx, p, head, "", io.Discard); !errors.Is(err, gitx.ErrCorrupt) {
+		t.Fatalf("archive of a damaged mirror: %v, want ErrCorrupt", err)
+	}
+	if _, ok := m.Lookup(ctx, gs.URL("org/app"), head); ok {
+		t.Error("Lookup offers a mirror found damaged")
+	}
+	if _, err := m.Fetch(ctx, gs.URL("org/app"), cred); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := m.Lookup(ctx, gs.URL("org/app"), head); !ok || got != p {
+		t.Errorf("after healing: Lookup = %q, %v", got, ok)
+	}
+}

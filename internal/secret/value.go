@@ -1,17 +1,8 @@
-// Package secret keeps secret values out of logs, errors and responses, and
-// seals them for storage with envelope encryption under a rotatable keyring.
+// Package secret keeps secret values out of logs, errors and responses:
+// a Value prints, logs and encodes as a redaction marker.
 //
-// Each sealed value has its own AES-256-GCM data key; the Keyring's primary
-// master key wraps that data key. Both layers bind the caller's associated
-// data (the row identity), so a ciphertext copied to another row does not
-// open. Rotating the master key re-wraps data keys and leaves value
-// ciphertexts untouched.
-//
-// The keyring file is a tink cleartext JSON keyset: it is the master key
-// itself, unencrypted. What protects it is the file mode (0600, enforced on
-// load), the directory's, or whatever holds GITACCESS_MASTER_KEY when it
-// comes from the environment or a secret manager. Anyone who can read it and
-// the database can open every token. A KMS-wrapped keyset is the upgrade path.
+// Sealing values for storage is package keyring (internal/secret/keyring),
+// kept apart so that code that only carries secrets does not link tink.
 package secret
 
 import (

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/gitaccess/gitaccess/internal/secret"
+	"github.com/gitaccess/gitaccess/internal/secret/keyring"
 )
 
 // reloadingKeyring lets a running server open values re-wrapped by
@@ -14,10 +15,10 @@ import (
 type reloadingKeyring struct {
 	path string // empty when the keyring came from the environment
 	mu   sync.RWMutex
-	k    *secret.Keyring
+	k    *keyring.Keyring
 }
 
-func (r *reloadingKeyring) current() *secret.Keyring {
+func (r *reloadingKeyring) current() *keyring.Keyring {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.k
@@ -29,10 +30,10 @@ func (r *reloadingKeyring) Seal(v secret.Value, ad []byte) ([]byte, error) {
 
 func (r *reloadingKeyring) Open(sealed, ad []byte) (secret.Value, error) {
 	v, err := r.current().Open(sealed, ad)
-	if err == nil || r.path == "" || !errors.Is(err, secret.ErrCannotOpen) {
+	if err == nil || r.path == "" || !errors.Is(err, keyring.ErrCannotOpen) {
 		return v, err
 	}
-	fresh, lerr := secret.LoadKeyringFile(r.path)
+	fresh, lerr := keyring.LoadKeyringFile(r.path)
 	if lerr != nil {
 		return secret.Value{}, fmt.Errorf("%w (and reloading %s failed: %v)", err, r.path, lerr)
 	}

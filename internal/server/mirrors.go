@@ -15,6 +15,10 @@ func (c mirrorCache) Fetch(ctx context.Context, repoURL string, cred func(contex
 	return c.m.Fetch(ctx, repoURL, gitx.CredentialFunc(cred))
 }
 
+func (c mirrorCache) Lookup(ctx context.Context, repoURL, sha string) (string, bool) {
+	return c.m.Lookup(ctx, repoURL, sha)
+}
+
 func (c mirrorCache) ResolveRef(ctx context.Context, mirror, ref string) (string, error) {
 	return c.m.ResolveRef(ctx, mirror, ref)
 }

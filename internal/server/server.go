@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -18,14 +19,18 @@ import (
 	"github.com/gitaccess/gitaccess/internal/access"
 	"github.com/gitaccess/gitaccess/internal/api"
 	"github.com/gitaccess/gitaccess/internal/egress"
+	"github.com/gitaccess/gitaccess/internal/events"
+	"github.com/gitaccess/gitaccess/internal/forge"
 	"github.com/gitaccess/gitaccess/internal/forge/bitbucket"
+	"github.com/gitaccess/gitaccess/internal/forge/gitea"
 	"github.com/gitaccess/gitaccess/internal/forge/github"
 	"github.com/gitaccess/gitaccess/internal/forge/gitlab"
 	"github.com/gitaccess/gitaccess/internal/gitx"
-	"github.com/gitaccess/gitaccess/internal/secret"
+	"github.com/gitaccess/gitaccess/internal/secret/keyring"
 	"github.com/gitaccess/gitaccess/internal/store"
 	"github.com/gitaccess/gitaccess/internal/store/postgres"
 	"github.com/gitaccess/gitaccess/internal/store/sqlite"
+	"github.com/gitaccess/gitaccess/internal/webhook"
 )
 
 // Config is everything `gitaccess serve` takes.
@@ -89,10 +94,33 @@ func (c *Config) defaults() {
 
 // App is an assembled gitaccess, ready to serve.
 type App struct {
-	Handler http.Handler
-	Service *access.Service
-	Store   store.Store
-	cfg     Config
+	Handler  http.Handler
+	Service  *access.Service
+	Store    store.Store
+	Webhooks *webhook.Service
+	Events   *events.Dispatcher
+	cfg      Config
+}
+
+// Start runs the background workers (routing deliveries, sending events)
+// until ctx ends.
+func (a *App) Start(ctx context.Context) {
+	go a.Webhooks.Run(ctx)
+	go a.Events.Run(ctx)
+}
+
+// leaseOwner names this process's job leases: host, pid and a random part.
+func leaseOwner() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), store.RandomString(4))
+}
+
+// forgeParsers finds each provider's delivery reader among the adapters.
+type forgeParsers access.ForgeMap
+
+func (m forgeParsers) Webhooks(p forge.Provider) (forge.Webhooks, bool) {
+	f, ok := m[p]
+	return f, ok
 }
 
 // DataDir is where the app keeps its files.
@@ -136,17 +164,33 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		st.Close()
 		return nil, fmt.Errorf("opening the mirror cache: %w", err)
 	}
+	forges := access.ForgeMap{
+		forge.GitHub:    github.New(policy, log),
+		forge.GitLab:    gitlab.New(policy, log),
+		forge.Bitbucket: bitbucket.New(policy, log),
+		forge.Gitea:     gitea.New(policy, log),
+	}
+	eventClient, err := policy.Client(nil)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	owner := leaseOwner()
+	dispatcher := events.New(events.Config{
+		Store: st, Opener: keys, Client: eventClient, Logger: log, Now: cfg.Now, Owner: owner,
+		AssociatedData: access.AssociatedData, Jitter: rand.Float64,
+	})
 	svc := access.New(access.Config{
-		Store:   st,
-		Mirrors: mirrorCache{mirrors},
-		Sealer:  keys,
-		Forges: access.ForgeMap{
-			"github":    github.New(policy, log),
-			"gitlab":    gitlab.New(policy, log),
-			"bitbucket": bitbucket.New(policy, log),
-		},
-		Logger: log,
-		Now:    cfg.Now,
+		Store:            st,
+		Mirrors:          mirrorCache{mirrors},
+		PublicURL:        cfg.PublicURL,
+		CheckURL:         policy.CheckURL,
+		NewSigningSecret: events.NewSecret,
+		WakeEvents:       dispatcher.Wake,
+		Sealer:           keys,
+		Forges:           forges,
+		Logger:           log,
+		Now:              cfg.Now,
 	})
 	key, created, err := svc.Bootstrap(ctx)
 	if err != nil {
@@ -161,8 +205,12 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		}
 		log.Warn("created organization "+access.BootstrapOrg+" and an Owner API key; the key is in the file named here (mode 0600). Log in with: gitaccess login --server URL < "+path, "path", path)
 	}
-	h := api.New(api.Config{Service: svc, Logger: log})
-	return &App{Handler: h, Service: svc, Store: st, cfg: cfg}, nil
+	hooks := webhook.New(webhook.Config{
+		Store: st, Opener: keys, Parsers: forgeParsers(forges), Refresh: svc, Logger: log, Now: cfg.Now,
+		Owner: owner, AssociatedData: access.AssociatedData, Notify: dispatcher.Wake,
+	})
+	h := api.New(api.Config{Service: svc, Webhooks: hooks, Logger: log})
+	return &App{Handler: h, Service: svc, Store: st, Webhooks: hooks, Events: dispatcher, cfg: cfg}, nil
 }
 
 // Run serves until ctx is cancelled, then shuts down gracefully.
@@ -173,6 +221,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer app.Close()
+	workers, stopWorkers := context.WithCancel(ctx)
+	defer stopWorkers()
+	app.Start(workers)
 	ln := cfg.Listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
@@ -236,13 +287,13 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (store.Store, 
 
 func openKeyring(cfg Config, log *slog.Logger) (*reloadingKeyring, error) {
 	if cfg.MasterKey != "" {
-		k, err := secret.ParseKeyring([]byte(cfg.MasterKey))
+		k, err := keyring.ParseKeyring([]byte(cfg.MasterKey))
 		if err != nil {
 			return nil, fmt.Errorf("GITACCESS_MASTER_KEY: %w", err)
 		}
 		return &reloadingKeyring{k: k}, nil
 	}
-	k, created, err := secret.LoadOrCreateKeyringFile(cfg.MasterKeyFile)
+	k, created, err := keyring.LoadOrCreateKeyringFile(cfg.MasterKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("master key %s: %w", cfg.MasterKeyFile, err)
 	}
@@ -274,7 +325,7 @@ func RotateMasterKey(ctx context.Context, cfg Config) (int, error) {
 	if cfg.MasterKey != "" {
 		return 0, errors.New("the master key comes from GITACCESS_MASTER_KEY, which gitaccess cannot rewrite: write it to a file, pass --master-key-file, rotate, then update the variable from that file")
 	}
-	k, err := secret.LoadKeyringFile(cfg.MasterKeyFile)
+	k, err := keyring.LoadKeyringFile(cfg.MasterKeyFile)
 	if err != nil {
 		return 0, fmt.Errorf("master key %s: %w", cfg.MasterKeyFile, err)
 	}
@@ -327,7 +378,7 @@ func RotateMasterKey(ctx context.Context, cfg Config) (int, error) {
 func stale(rows []store.SealedRow, primary uint32) []store.SealedRow {
 	var out []store.SealedRow
 	for _, r := range rows {
-		if id, err := secret.SealedKeyID(r.Sealed); err != nil || id != primary {
+		if id, err := keyring.SealedKeyID(r.Sealed); err != nil || id != primary {
 			out = append(out, r)
 		}
 	}

@@ -15,7 +15,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gitaccess/gitaccess/internal/forge"
@@ -61,7 +60,7 @@ type Parsers interface {
 
 // Refresher brings an application's mirror up to date after a push.
 type Refresher interface {
-	Refresh(ctx context.Context, app store.App)
+	RefreshMirror(ctx context.Context, app store.App)
 }
 
 // Service receives and routes deliveries.
@@ -74,6 +73,7 @@ type Service struct {
 	now     func() time.Time
 	owner   string
 	wake    chan struct{}
+	notify  func()
 	// AD binds a hook's sealed secret to its row (access.AssociatedData).
 	ad func(table, id string) []byte
 }
@@ -91,12 +91,14 @@ type Config struct {
 	Owner string
 	// AssociatedData is access.AssociatedData.
 	AssociatedData func(table, id string) []byte
+	// Notify, when set, is told that routing enqueued events.
+	Notify func()
 }
 
 // New returns a Service.
 func New(c Config) *Service {
 	s := &Service{store: c.Store, opener: c.Opener, parsers: c.Parsers, refresh: c.Refresh, log: c.Logger, now: c.Now,
-		owner: c.Owner, wake: make(chan struct{}, 1), ad: c.AssociatedData}
+		owner: c.Owner, wake: make(chan struct{}, 1), ad: c.AssociatedData, notify: c.Notify}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -154,8 +156,8 @@ func (s *Service) Receive(ctx context.Context, hookID string, h http.Header, bod
 	}
 	kept := http.Header{}
 	for _, k := range keptHeaders {
-		if v := h.Values(k); len(v) > 0 {
-			kept[k] = v
+		for _, v := range h.Values(k) {
+			kept.Add(k, v)
 		}
 	}
 	headers, _ := json.Marshal(kept)
@@ -194,22 +196,20 @@ func (s *Service) Receive(ctx context.Context, hookID string, h http.Header, bod
 // Run routes stored deliveries until ctx ends. Deliveries a crashed
 // replica leased come back when the lease ends.
 func (s *Service) Run(ctx context.Context) {
-	const lease = 30 * time.Second
+	// Routing takes milliseconds; a crashed replica's claims come back
+	// after this long.
+	const lease = 10 * time.Second
 	for {
 		now := s.now()
 		batch, err := s.store.ClaimDeliveries(ctx, s.owner, now, now.Add(lease), 64)
 		if err != nil && ctx.Err() == nil {
 			s.log.Error("claiming deliveries failed", "err", err)
 		}
-		var wg sync.WaitGroup
+		// One at a time, oldest first: routing assigns the events' order,
+		// so concurrent routing would reorder one application's events.
 		for _, d := range batch {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				s.process(ctx, d)
-			}()
+			s.process(ctx, d)
 		}
-		wg.Wait()
 		if len(batch) > 0 {
 			continue
 		}
@@ -224,8 +224,14 @@ func (s *Service) Run(ctx context.Context) {
 
 func (s *Service) process(ctx context.Context, d store.Delivery) {
 	verdict, detail, events := s.route(ctx, d)
-	if err := s.store.CompleteDelivery(ctx, d.ID, s.owner, verdict, detail, s.now().UTC(), events); err != nil && ctx.Err() == nil {
-		s.log.Error("completing delivery failed", "delivery", d.ID, "err", err)
+	if err := s.store.CompleteDelivery(ctx, d.ID, s.owner, verdict, detail, s.now().UTC(), events); err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("completing delivery failed", "delivery", d.ID, "err", err)
+		}
+		return
+	}
+	if len(events) > 0 && s.notify != nil {
+		s.notify()
 	}
 }
 
@@ -276,7 +282,7 @@ func (s *Service) route(ctx context.Context, d store.Delivery) (string, string, 
 		reasons = append(reasons, typ)
 	}
 	if pushed && s.refresh != nil {
-		s.refresh.Refresh(context.WithoutCancel(ctx), app)
+		s.refresh.RefreshMirror(context.WithoutCancel(ctx), app)
 	}
 	if len(out) == 0 {
 		return VerdictIgnored, strings.Join(reasons, "; "), nil

@@ -1,4 +1,4 @@
-package secret_test
+package keyring_test
 
 import (
 	"bytes"
@@ -17,23 +17,33 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitaccess/gitaccess/internal/secret"
+	"github.com/gitaccess/gitaccess/internal/secret/keyring"
 )
+
+// canary is a secret no output may show (as in package secret's tests).
+const canary = "ghp_CANARYcanary0123456789abcdefghijklmn"
+
+// allVerbs are the fmt verbs a keyring must print safely under (as in
+// package secret's tests).
+func allVerbs() []string {
+	return []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%10s", "%-40v", "%.3s", "%U", "%c", "%b", "%o", "%t", "%p", "%e", "%T"}
+}
 
 var (
 	rowA = []byte("git_tokens/01HZX0A")
 	rowB = []byte("git_tokens/01HZX0B")
 )
 
-func newKeyring(t testing.TB) *secret.Keyring {
+func newKeyring(t testing.TB) *keyring.Keyring {
 	t.Helper()
-	k, err := secret.GenerateKeyring()
+	k, err := keyring.GenerateKeyring()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return k
 }
 
-func seal(t testing.TB, k *secret.Keyring, v string, ad []byte) []byte {
+func seal(t testing.TB, k *keyring.Keyring, v string, ad []byte) []byte {
 	t.Helper()
 	s, err := k.Seal(secret.New(v), ad)
 	if err != nil {
@@ -58,7 +68,7 @@ func parts(t *testing.T, sealed []byte) (wrapped, ct []byte) {
 
 func wantCannotOpen(t *testing.T, err error, what string) {
 	t.Helper()
-	if !errors.Is(err, secret.ErrCannotOpen) {
+	if !errors.Is(err, keyring.ErrCannotOpen) {
 		t.Errorf("%s: err = %v, want ErrCannotOpen", what, err)
 	}
 }
@@ -102,7 +112,7 @@ func TestOpenBindsTheRow(t *testing.T) {
 		_, err := k.Open(s, ad)
 		wantCannotOpen(t, err, fmt.Sprintf("Open with ad %q", ad))
 	}
-	if _, err := k.Rewrap(s, rowB); !errors.Is(err, secret.ErrCannotOpen) {
+	if _, err := k.Rewrap(s, rowB); !errors.Is(err, keyring.ErrCannotOpen) {
 		t.Errorf("Rewrap under another row's ad: err = %v, want ErrCannotOpen", err)
 	}
 }
@@ -156,7 +166,7 @@ func TestRotateAndRewrap(t *testing.T) {
 	if v, err := k.Open(old, rowA); err != nil || v.Reveal() != canary {
 		t.Fatalf("old value after Rotate: %v", err)
 	}
-	if id, _ := secret.SealedKeyID(seal(t, k, "new", rowA)); id != newID {
+	if id, _ := keyring.SealedKeyID(seal(t, k, "new", rowA)); id != newID {
 		t.Errorf("value sealed after Rotate is wrapped by key %d, want the new primary %d", id, newID)
 	}
 
@@ -172,10 +182,10 @@ func TestRotateAndRewrap(t *testing.T) {
 	if bytes.Equal(oldWrapped, newWrapped) {
 		t.Error("Rewrap left the wrapped data key unchanged")
 	}
-	if id, err := secret.SealedKeyID(old); err != nil || id != oldID {
+	if id, err := keyring.SealedKeyID(old); err != nil || id != oldID {
 		t.Errorf("SealedKeyID(old) = %d, %v; want %d", id, err, oldID)
 	}
-	if id, err := secret.SealedKeyID(re); err != nil || id != newID {
+	if id, err := keyring.SealedKeyID(re); err != nil || id != newID {
 		t.Errorf("SealedKeyID(rewrapped) = %d, %v; want the new primary %d", id, err, newID)
 	}
 	// The key id SealedKeyID reports is the one tink put in the wrapped key.
@@ -211,7 +221,7 @@ func TestRewrapRefusesACorruptValue(t *testing.T) {
 
 // withoutKey writes k, drops key id from the tink JSON and parses it back, as
 // an operator retiring an old master key would.
-func withoutKey(t *testing.T, k *secret.Keyring, id uint32) *secret.Keyring {
+func withoutKey(t *testing.T, k *keyring.Keyring, id uint32) *keyring.Keyring {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "keyring.json")
 	if err := k.WriteFile(path); err != nil {
@@ -236,7 +246,7 @@ func withoutKey(t *testing.T, k *secret.Keyring, id uint32) *secret.Keyring {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := secret.ParseKeyring(data)
+	out, err := keyring.ParseKeyring(data)
 	if err != nil {
 		t.Fatalf("ParseKeyring without key %d: %v", id, err)
 	}
@@ -248,7 +258,7 @@ func withoutKey(t *testing.T, k *secret.Keyring, id uint32) *secret.Keyring {
 
 // keyMaterial returns every spelling of k's raw keys that could leak: the
 // base64 in the keyset JSON, and the 32 key bytes raw, hex and base64.
-func keyMaterial(t *testing.T, k *secret.Keyring) []string {
+func keyMaterial(t *testing.T, k *keyring.Keyring) []string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "keyring.json")
 	if err := k.WriteFile(path); err != nil {
@@ -302,8 +312,8 @@ func TestNothingSecretLeaks(t *testing.T) {
 	for _, verb := range allVerbs() {
 		check("fmt "+verb, fmt.Sprintf(verb, k))
 	}
-	check("fmt in a struct", fmt.Sprintf("%+v %#v", struct{ K *secret.Keyring }{k}, struct{ K *secret.Keyring }{k}))
-	j, err := json.Marshal(struct{ K *secret.Keyring }{k})
+	check("fmt in a struct", fmt.Sprintf("%+v %#v", struct{ K *keyring.Keyring }{k}, struct{ K *keyring.Keyring }{k}))
+	j, err := json.Marshal(struct{ K *keyring.Keyring }{k})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,9 +342,9 @@ func TestNothingSecretLeaks(t *testing.T) {
 	errs = append(errs, err)
 	_, err = k.Open(sealed[:10], rowA)
 	errs = append(errs, err)
-	_, err = secret.ParseKeyring([]byte(`{"primaryKeyId": 1, "key": "` + canary + `"}`))
+	_, err = keyring.ParseKeyring([]byte(`{"primaryKeyId": 1, "key": "` + canary + `"}`))
 	errs = append(errs, err)
-	_, err = secret.ParseKeyring([]byte(canary))
+	_, err = keyring.ParseKeyring([]byte(canary))
 	errs = append(errs, err)
 	for i, err := range errs {
 		if err == nil {
@@ -369,7 +379,7 @@ func TestParseKeyringEnvForm(t *testing.T) {
 		"base64 raw":     strings.TrimRight(b64, "="),
 		"base64 spaced":  "  " + b64 + "\n",
 	} {
-		got, err := secret.ParseKeyring([]byte(in))
+		got, err := keyring.ParseKeyring([]byte(in))
 		if err != nil {
 			t.Errorf("%s: ParseKeyring: %v", name, err)
 			continue
@@ -379,14 +389,14 @@ func TestParseKeyringEnvForm(t *testing.T) {
 		}
 	}
 	for _, in := range []string{"", "   ", "not a keyring", "{}", `{"key":[]}`} {
-		if _, err := secret.ParseKeyring([]byte(in)); err == nil {
+		if _, err := keyring.ParseKeyring([]byte(in)); err == nil {
 			t.Errorf("ParseKeyring(%q) succeeded", in)
 		}
 	}
 }
 
 func TestZeroKeyringFailsCleanly(t *testing.T) {
-	var k secret.Keyring
+	var k keyring.Keyring
 	if _, err := k.Seal(secret.New(canary), rowA); err == nil {
 		t.Error("Seal on a zero Keyring succeeded")
 	}

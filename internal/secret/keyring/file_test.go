@@ -1,4 +1,4 @@
-package secret_test
+package keyring_test
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/gitaccess/gitaccess/internal/secret"
+	"github.com/gitaccess/gitaccess/internal/secret/keyring"
 )
 
 func mode(t *testing.T, path string) fs.FileMode {
@@ -26,7 +26,7 @@ func TestLoadOrCreateKeyringFile(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data", "keys")
 	path := filepath.Join(dir, "master.json")
 
-	k, created, err := secret.LoadOrCreateKeyringFile(path)
+	k, created, err := keyring.LoadOrCreateKeyringFile(path)
 	if err != nil || !created {
 		t.Fatalf("first start: created=%v err=%v; want a new keyring", created, err)
 	}
@@ -38,7 +38,7 @@ func TestLoadOrCreateKeyringFile(t *testing.T) {
 	}
 	s := seal(t, k, canary, rowA)
 
-	again, created, err := secret.LoadOrCreateKeyringFile(path)
+	again, created, err := keyring.LoadOrCreateKeyringFile(path)
 	if err != nil || created {
 		t.Fatalf("second start: created=%v err=%v; want the existing keyring", created, err)
 	}
@@ -57,7 +57,7 @@ func TestLoadOrCreateKeyringFile(t *testing.T) {
 
 func TestWriteFileAfterRotatePersistsAllKeys(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "master.json")
-	k, _, err := secret.LoadOrCreateKeyringFile(path)
+	k, _, err := keyring.LoadOrCreateKeyringFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestWriteFileAfterRotatePersistsAllKeys(t *testing.T) {
 	if got := mode(t, path); got != 0o600 {
 		t.Errorf("rewritten keyring file mode = %04o, want 0600", got)
 	}
-	got, created, err := secret.LoadOrCreateKeyringFile(path)
+	got, created, err := keyring.LoadOrCreateKeyringFile(path)
 	if err != nil || created {
 		t.Fatalf("reload: created=%v err=%v", created, err)
 	}
@@ -96,8 +96,8 @@ func TestKeyringFileReadableByOthersIsRefused(t *testing.T) {
 		if err := os.Chmod(path, m); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err := secret.LoadOrCreateKeyringFile(path)
-		var insecure *secret.InsecureFileError
+		_, _, err := keyring.LoadOrCreateKeyringFile(path)
+		var insecure *keyring.InsecureFileError
 		if !errors.As(err, &insecure) {
 			t.Errorf("mode %04o: err = %v, want *InsecureFileError", m, err)
 			continue
@@ -114,7 +114,7 @@ func TestCorruptKeyringFileIsNotReplaced(t *testing.T) {
 	if err := os.WriteFile(path, garbage, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, created, err := secret.LoadOrCreateKeyringFile(path); err == nil || created {
+	if _, created, err := keyring.LoadOrCreateKeyringFile(path); err == nil || created {
 		t.Fatalf("corrupt file: created=%v err=%v; want an error and no new keyring", created, err)
 	}
 	got, err := os.ReadFile(path)
@@ -128,7 +128,7 @@ func TestCorruptKeyringFileIsNotReplaced(t *testing.T) {
 
 func TestLoadKeyringFileNeverCreates(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "master.json")
-	if _, err := secret.LoadKeyringFile(path); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := keyring.LoadKeyringFile(path); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("LoadKeyringFile of a missing file: err = %v, want fs.ErrNotExist", err)
 	}
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
@@ -139,7 +139,7 @@ func TestLoadKeyringFileNeverCreates(t *testing.T) {
 	if err := k.WriteFile(path); err != nil {
 		t.Fatal(err)
 	}
-	got, err := secret.LoadKeyringFile(path)
+	got, err := keyring.LoadKeyringFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,8 +149,8 @@ func TestLoadKeyringFileNeverCreates(t *testing.T) {
 	if err := os.Chmod(path, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var insecure *secret.InsecureFileError
-	if _, err := secret.LoadKeyringFile(path); !errors.As(err, &insecure) {
+	var insecure *keyring.InsecureFileError
+	if _, err := keyring.LoadKeyringFile(path); !errors.As(err, &insecure) {
 		t.Errorf("LoadKeyringFile of a 0644 file: err = %v, want *InsecureFileError", err)
 	}
 }

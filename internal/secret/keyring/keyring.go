@@ -1,4 +1,22 @@
-package secret
+// Package keyring seals secret values for storage with envelope encryption
+// under a rotatable master keyring.
+//
+// Each sealed value has its own AES-256-GCM data key; the Keyring's primary
+// master key wraps that data key. Both layers bind the caller's associated
+// data (the row identity), so a ciphertext copied to another row does not
+// open. Rotating the master key re-wraps data keys and leaves value
+// ciphertexts untouched.
+//
+// The keyring file is a tink cleartext JSON keyset: it is the master key
+// itself, unencrypted. What protects it is the file mode (0600, enforced on
+// load), the directory's, or whatever holds GITACCESS_MASTER_KEY when it
+// comes from the environment or a secret manager. Anyone who can read it and
+// the database can open every token. A KMS-wrapped keyset is the upgrade path.
+//
+// It lives apart from package secret, whose Value type the whole program
+// uses, so that what does not seal (the git credential helper) does not
+// link tink.
+package keyring
 
 import (
 	"bytes"
@@ -20,6 +38,8 @@ import (
 	"github.com/tink-crypto/tink-go/v2/insecurecleartextkeyset"
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/tink"
+
+	"github.com/gitaccess/gitaccess/internal/secret"
 )
 
 // ErrCannotOpen means a sealed value did not open: it was sealed for another
@@ -37,6 +57,9 @@ var ErrCannotOpen = errors.New("secret: sealed value does not open")
 //
 // The two parts are separate so Rewrap can replace the wrapped data key and
 // leave the value ciphertext byte for byte as it was.
+// redacted is what printing a Keyring shows instead of key material.
+const redacted = "[REDACTED]"
+
 const (
 	formatV1     byte = 1
 	headerLen         = 3
@@ -228,7 +251,7 @@ func valueAD(ad []byte) []byte { return append([]byte(valueLabel), ad...) }
 // master key, both bound to ad. ad is the row identity (table and id): a
 // ciphertext copied to another row then fails to open. Empty ad is refused
 // because it would bind to nothing.
-func (k *Keyring) Seal(v Value, ad []byte) ([]byte, error) {
+func (k *Keyring) Seal(v secret.Value, ad []byte) ([]byte, error) {
 	r, err := k.get()
 	if err != nil {
 		return nil, err
@@ -245,7 +268,7 @@ func (k *Keyring) Seal(v Value, ad []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	ct := gcm.Seal(nil, nil, v.bytes(), valueAD(ad))
+	ct := gcm.Seal(nil, nil, v.RevealBytes(), valueAD(ad))
 	wrapped, err := r.aead.Encrypt(dek, dekAD(ad))
 	if err != nil {
 		return nil, fmt.Errorf("secret: wrap data key: %w", err)
@@ -254,21 +277,21 @@ func (k *Keyring) Seal(v Value, ad []byte) ([]byte, error) {
 }
 
 // Open reverses Seal. Every failure wraps ErrCannotOpen.
-func (k *Keyring) Open(sealed, ad []byte) (Value, error) {
+func (k *Keyring) Open(sealed, ad []byte) (secret.Value, error) {
 	r, err := k.get()
 	if err != nil {
-		return Value{}, err
+		return secret.Value{}, err
 	}
 	dek, ct, err := r.unwrap(sealed, ad)
 	if err != nil {
-		return Value{}, err
+		return secret.Value{}, err
 	}
 	defer clear(dek)
 	pt, err := openValue(dek, ct, ad)
 	if err != nil {
-		return Value{}, err
+		return secret.Value{}, err
 	}
-	v := NewBytes(pt)
+	v := secret.NewBytes(pt)
 	clear(pt)
 	return v, nil
 }
