@@ -42,7 +42,7 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	prefixes, err := prefixSet(t.Prefixes)
+	prefixes, err := store.PrefixSet(t.Prefixes)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
@@ -69,7 +69,7 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) error {
 }
 
 // claimPrefixes records that tokenID serves prefixes (checked by
-// prefixSet); ErrPrefixTaken when another token of orgID serves one.
+// store.PrefixSet); ErrPrefixTaken when another token of orgID serves one.
 func claimPrefixes(ctx context.Context, tx pgx.Tx, orgID, tokenID string, prefixes []string) error {
 	if len(prefixes) == 0 {
 		return nil
@@ -134,7 +134,7 @@ func (s *Store) UpdateToken(ctx context.Context, t store.Token) (store.Token, er
 	if err != nil {
 		return store.Token{}, fmt.Errorf("%s: %w", op, err)
 	}
-	prefixes, err := prefixSet(t.Prefixes)
+	prefixes, err := store.PrefixSet(t.Prefixes)
 	if err != nil {
 		return store.Token{}, fmt.Errorf("%s: %w", op, err)
 	}
@@ -200,7 +200,7 @@ func (s *Store) DeleteToken(ctx context.Context, orgID, id string) error {
 // number of prefixes.
 func (s *Store) MatchPrefix(ctx context.Context, orgID, rawURL string) (store.Token, string, error) {
 	const op = "postgres: match prefix"
-	cands := candidatePrefixes(rawURL)
+	cands := store.CandidatePrefixes(rawURL)
 	if len(cands) == 0 {
 		return store.Token{}, "", fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}

@@ -1,4 +1,4 @@
-package sqlite
+package store
 
 import (
 	"fmt"
@@ -7,15 +7,15 @@ import (
 	"unicode/utf8"
 )
 
-// maxPrefixBytes bounds a URL prefix, as the migrations' CHECK does:
+// MaxPrefixBytes bounds a URL prefix, as the migrations' CHECK does:
 // MatchPrefix looks up every candidate prefix of a URL up to this length.
-const maxPrefixBytes = 2048
+const MaxPrefixBytes = 2048
 
-// prefixSet checks a token's prefixes and returns them sorted without
+// PrefixSet checks a token's prefixes and returns them sorted without
 // duplicates, nil when there are none. Both engines accept the same set:
 // each prefix ends in "/", is valid UTF-8 without NUL bytes, and is at most
-// maxPrefixBytes long.
-func prefixSet(prefixes []string) ([]string, error) {
+// MaxPrefixBytes long.
+func PrefixSet(prefixes []string) ([]string, error) {
 	if len(prefixes) == 0 {
 		return nil, nil
 	}
@@ -24,8 +24,8 @@ func prefixSet(prefixes []string) ([]string, error) {
 		switch {
 		case !strings.HasSuffix(p, "/"):
 			return nil, fmt.Errorf("URL prefix %q does not end in \"/\"", p)
-		case len(p) > maxPrefixBytes:
-			return nil, fmt.Errorf("URL prefix of %d bytes is longer than %d", len(p), maxPrefixBytes)
+		case len(p) > MaxPrefixBytes:
+			return nil, fmt.Errorf("URL prefix of %d bytes is longer than %d", len(p), MaxPrefixBytes)
 		case !utf8.ValidString(p) || strings.IndexByte(p, 0) >= 0:
 			return nil, fmt.Errorf("URL prefix %q is not valid UTF-8 text", p)
 		}
@@ -33,13 +33,13 @@ func prefixSet(prefixes []string) ([]string, error) {
 	return out, nil
 }
 
-// candidatePrefixes returns every prefix of rawURL that a stored prefix
-// could equal: those ending at a "/", up to maxPrefixBytes, stopping before
+// CandidatePrefixes returns every prefix of rawURL that a stored prefix
+// could equal: those ending at a "/", up to MaxPrefixBytes, stopping before
 // text no prefix can hold (invalid UTF-8 or NUL). Shortest first.
-func candidatePrefixes(rawURL string) []string {
+func CandidatePrefixes(rawURL string) []string {
 	var out []string
 	start := 0
-	for i := 0; i < len(rawURL) && i < maxPrefixBytes; i++ {
+	for i := 0; i < len(rawURL) && i < MaxPrefixBytes; i++ {
 		if rawURL[i] != '/' {
 			continue
 		}
