@@ -473,13 +473,17 @@ func (s *Store) ClaimOutbox(ctx context.Context, owner string, now, leaseUntil t
 	if n <= 0 {
 		return nil, nil
 	}
+	// Only a chain's head (its lowest pending seq) may go out. Finding the
+	// heads by grouping the pending chain index costs one index pass; the
+	// former per-row NOT EXISTS probe cost a probe per pending row on
+	// every claim, on the single writer, and dominated under a backlog.
 	ids, err := s.claimIDs(ctx, `UPDATE outbox SET lease_owner = ?, lease_until = ?
-		WHERE id IN (SELECT o.id FROM outbox o
-			WHERE o.status = 'pending' AND o.next_attempt_at <= ?
-				AND (o.lease_until IS NULL OR o.lease_until <= ?)
-				AND NOT EXISTS (SELECT 1 FROM outbox p
-					WHERE p.status = 'pending' AND p.subscription_id = o.subscription_id
-						AND p.app_key = o.app_key AND p.seq < o.seq)
+		WHERE id IN (SELECT o.id FROM
+				(SELECT subscription_id, app_key, MIN(seq) AS seq FROM outbox
+					WHERE status = 'pending' GROUP BY subscription_id, app_key) h
+				JOIN outbox o ON o.subscription_id = h.subscription_id AND o.app_key = h.app_key
+					AND o.seq = h.seq AND o.status = 'pending'
+			WHERE o.next_attempt_at <= ? AND (o.lease_until IS NULL OR o.lease_until <= ?)
 			ORDER BY o.next_attempt_at, o.seq, o.id LIMIT ?)
 		RETURNING id`, owner, fmtTime(leaseUntil), fmtTime(now), fmtTime(now), n)
 	if err != nil || len(ids) == 0 {
