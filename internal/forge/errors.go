@@ -2,6 +2,9 @@ package forge
 
 import (
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -96,4 +99,18 @@ func Title(p Provider) string {
 		return "Gitea"
 	}
 	return string(p)
+}
+
+// RetryAfter reads an HTTP Retry-After header (RFC 9110: delay seconds or
+// an HTTP date) as the instant a throttled client may retry; zero when the
+// header is absent or unreadable.
+func RetryAfter(h http.Header, now time.Time) time.Time {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
+		return now.Add(time.Duration(secs) * time.Second).UTC()
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return t.UTC()
+	}
+	return time.Time{}
 }

@@ -176,7 +176,9 @@ func (c *client) send(ctx context.Context, method, rawURL string, body io.Reader
 	case resp.StatusCode == http.StatusUnauthorized:
 		return nil, &forge.AuthError{Provider: forge.Bitbucket, Host: c.host, Status: resp.StatusCode, Message: msg}
 	case resp.StatusCode == http.StatusTooManyRequests:
-		return nil, &forge.RateLimitedError{Provider: forge.Bitbucket, Host: c.host, Reset: retryAfter(resp.Header, c.now()), Message: msg}
+		// Bitbucket counts a rolling hour and documents no reset header,
+		// so the reset is often unknown (zero).
+		return nil, &forge.RateLimitedError{Provider: forge.Bitbucket, Host: c.host, Reset: forge.RetryAfter(resp.Header, c.now()), Message: msg}
 	case resp.StatusCode >= 500:
 		return nil, &forge.ProviderError{Provider: forge.Bitbucket, Host: c.host, Status: resp.StatusCode, Message: msg}
 	}
@@ -232,22 +234,6 @@ func requiredScopes(raw []byte) []string {
 		return nil
 	}
 	return scopes.Required
-}
-
-// retryAfter reads Retry-After (seconds or an HTTP date). Bitbucket counts
-// a rolling hour and documents no reset header, so this is often zero.
-func retryAfter(h http.Header, now time.Time) time.Time {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return time.Time{}
-	}
-	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
-		return now.Add(time.Duration(secs) * time.Second)
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return t
-	}
-	return time.Time{}
 }
 
 // decode unmarshals a 2xx body, naming the endpoint when it cannot.

@@ -215,7 +215,7 @@ func (c *client) send(ctx context.Context, method, rawURL string, body any, acce
 	case resp.StatusCode == http.StatusUnauthorized:
 		return nil, &forge.AuthError{Provider: Provider, Host: c.host, Status: resp.StatusCode, Message: msg}
 	case resp.StatusCode == http.StatusTooManyRequests:
-		return nil, &forge.RateLimitedError{Provider: Provider, Host: c.host, Reset: retryAfter(resp.Header, c.now()), Message: msg}
+		return nil, &forge.RateLimitedError{Provider: Provider, Host: c.host, Reset: forge.RetryAfter(resp.Header, c.now()), Message: msg}
 	case resp.StatusCode >= 500:
 		return nil, &forge.ProviderError{Provider: Provider, Host: c.host, Status: resp.StatusCode, Message: msg}
 	}
@@ -281,20 +281,6 @@ func requiredScopes(msg string) []string {
 		}
 	}
 	return out
-}
-
-// retryAfter reads Retry-After (seconds or an HTTP date), which a proxy in
-// front of Gitea may send with a 429; Gitea itself does not rate-limit its
-// API.
-func retryAfter(h http.Header, now time.Time) time.Time {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
-		return now.Add(time.Duration(secs) * time.Second).UTC()
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return t.UTC()
-	}
-	return time.Time{}
 }
 
 // decode unmarshals a 2xx body, naming the request when it cannot: an HTML

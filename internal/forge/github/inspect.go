@@ -182,8 +182,8 @@ func parseExpiry(v string) (time.Time, bool) {
 // else X-RateLimit-Reset (epoch seconds), as GitHub documents for its
 // secondary rate limits.
 func resetFrom(h http.Header) time.Time {
-	if s, err := strconv.Atoi(h.Get("Retry-After")); err == nil && s >= 0 {
-		return time.Now().Add(time.Duration(s) * time.Second).UTC()
+	if t := forge.RetryAfter(h, time.Now()); !t.IsZero() {
+		return t
 	}
 	if s, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64); err == nil && s > 0 {
 		return time.Unix(s, 0).UTC()

@@ -140,14 +140,7 @@ func resetTime(h http.Header, now time.Time) time.Time {
 	if t, err := http.ParseTime(h.Get("RateLimit-ResetTime")); err == nil {
 		return t.UTC()
 	}
-	ra := strings.TrimSpace(h.Get("Retry-After"))
-	if n, err := strconv.Atoi(ra); err == nil && n >= 0 {
-		return now.Add(time.Duration(n) * time.Second).UTC()
-	}
-	if t, err := http.ParseTime(ra); err == nil {
-		return t.UTC()
-	}
-	return time.Time{}
+	return forge.RetryAfter(h, now)
 }
 
 // rateLimit reads GitLab's RateLimit-* headers, nil when absent (GitLab
