@@ -398,8 +398,8 @@ var (
 // git or a server echoes one.
 func scrubString(s string, secrets []secret.Value) string {
 	for _, v := range secrets {
-		if v.Len() >= 4 {
-			s = strings.ReplaceAll(s, v.Reveal(), "[REDACTED]")
+		if v.Len() >= 4 { // shorter values would mask ordinary text
+			s = v.Redact(s)
 		}
 	}
 	s = userinfoRE.ReplaceAllString(s, "${1}[REDACTED]@")

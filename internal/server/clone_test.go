@@ -53,7 +53,7 @@ func (w *gitWorld) token(value string, repos ...string) {
 func startWithGit(t *testing.T, w *gitWorld) *harness {
 	t.Helper()
 	policy := w.gs.Policy()
-	logs := &syncBuffer{}
+	logs := &forgetest.LogBuffer{}
 	h := &harness{t: t, logs: logs}
 	h.cfg = server.Config{
 		DataDir: t.TempDir(),

@@ -156,7 +156,7 @@ func TestSIGKILLLosesNoAcceptedDelivery(t *testing.T) {
 	gh, srv, caFile := ghesWorld(t)
 	dataDir := filepath.Join(t.TempDir(), "data")
 	p := serveProc(t, dataDir, freeAddr(t))
-	h := &harness{t: t, url: p.url, adminKey: adminKeyOf(t, dataDir), logs: &syncBuffer{}, cfg: serverCfg(dataDir)}
+	h := &harness{t: t, url: p.url, adminKey: adminKeyOf(t, dataDir), logs: &forgetest.LogBuffer{}, cfg: serverCfg(dataDir)}
 	sub := newSubscriber(t)
 	hookURL, hookSecret := setupApp(t, h, gh, srv, caFile, sub)
 
@@ -213,7 +213,7 @@ func TestTwoReplicasShareTheQueue(t *testing.T) {
 	env := []string{"GITACCESS_DATABASE_URL=" + dsn}
 	p1 := serveProcEnv(t, env, dir1, freeAddr(t))
 	p2 := serveProcEnv(t, env, dir2, freeAddr(t), "--master-key-file", filepath.Join(dir1, "master.key"))
-	h := &harness{t: t, url: p1.url, adminKey: adminKeyOf(t, dir1), logs: &syncBuffer{}, cfg: serverCfg(dir1)}
+	h := &harness{t: t, url: p1.url, adminKey: adminKeyOf(t, dir1), logs: &forgetest.LogBuffer{}, cfg: serverCfg(dir1)}
 	sub := newSubscriber(t)
 	hookURL, hookSecret := setupApp(t, h, gh, srv, caFile, sub)
 	other := strings.Replace(hookURL, p1.url, p2.url, 1)

@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,24 +28,6 @@ import (
 	"github.com/gitaccess/gitaccess/internal/store"
 	"github.com/gitaccess/gitaccess/internal/store/storetest"
 )
-
-// syncBuffer collects log output written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // providers runs fake GitHub, GitLab and Bitbucket behind the real
 // hostnames, over TLS under a test CA.
@@ -73,7 +54,7 @@ type harness struct {
 	app      *server.App
 	url      string
 	adminKey string
-	logs     *syncBuffer
+	logs     *forgetest.LogBuffer
 	// gitEnv is extra environment for the git the CLI runs (the test CA).
 	gitEnv []string
 	// seen collects everything a user or an operator could read: CLI
@@ -84,7 +65,7 @@ type harness struct {
 func start(t *testing.T, p *providers, databaseURL string) *harness {
 	t.Helper()
 	policy := p.srv.Policy()
-	logs := &syncBuffer{}
+	logs := &forgetest.LogBuffer{}
 	h := &harness{t: t, logs: logs}
 	h.cfg = server.Config{
 		DataDir:     t.TempDir(),
@@ -326,7 +307,7 @@ func dumpPostgres(t *testing.T, dsn string) []byte {
 func TestServeBootstrapRotateRestart(t *testing.T) {
 	p := newProviders(t)
 	policy := p.srv.Policy()
-	logs := &syncBuffer{}
+	logs := &forgetest.LogBuffer{}
 	cfg := server.Config{
 		DataDir: filepath.Join(t.TempDir(), "data"),
 		Logger:  slog.New(slog.NewTextHandler(logs, nil)),

@@ -121,7 +121,7 @@ func startPublic(t *testing.T, p *providers) *harness {
 		t.Fatal(err)
 	}
 	policy := p.srv.Policy()
-	logs := &syncBuffer{}
+	logs := &forgetest.LogBuffer{}
 	h := &harness{t: t, logs: logs, url: "http://" + ln.Addr().String()}
 	h.cfg = server.Config{
 		DataDir: t.TempDir(), Logger: slogJSON(logs), Egress: &policy,

@@ -1,13 +1,11 @@
 package bitbucket
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,30 +25,11 @@ const (
 	expiryNote = "Bitbucket does not reveal an access token's expiry date; if one was set, rotate the token before it, as gitaccess cannot warn."
 )
 
-// syncBuffer collects log output; the HTTP transport may log from its own
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type harness struct {
 	bb   *forgetest.Bitbucket
 	srv  *forgetest.Server
 	f    *Forge
-	logs *syncBuffer
+	logs *forgetest.LogBuffer
 }
 
 // newHarness serves a fake Bitbucket with workspace acme: app ("App") and
@@ -64,7 +43,7 @@ func newHarness(t *testing.T) *harness {
 	bb.AddRepo(forgetest.BitbucketRepo{Workspace: "acme", Slug: "site", Project: "WEB", Branches: []string{"main", "develop", "release/1.0"}})
 	bb.AddRepo(forgetest.BitbucketRepo{Workspace: "other", Slug: "thing"})
 	srv := forgetest.NewServer(t, nil, forgetest.ByHost{"api.bitbucket.org": bb})
-	logs := &syncBuffer{}
+	logs := &forgetest.LogBuffer{}
 	f := New(srv.Policy(), slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	return &harness{bb: bb, srv: srv, f: f, logs: logs}
 }

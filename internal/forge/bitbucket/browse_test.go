@@ -346,7 +346,7 @@ func TestReadFileEmptyRepository(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"full_name":"acme/empty","mainbranch":null}`))
 	})})
-	h := &harness{srv: srv, f: New(srv.Policy(), nil), logs: &syncBuffer{}}
+	h := &harness{srv: srv, f: New(srv.Policy(), nil), logs: &forgetest.LogBuffer{}}
 	_, err := h.f.ReadFile(context.Background(), h.cred(t, "acme", token("empty")), "acme/empty", "Dockerfile", "")
 	if !isInvalid(err, "ref") || !strings.Contains(err.Error(), "no main branch") {
 		t.Errorf("err = %v, want InvalidInputError on ref", err)

@@ -95,7 +95,7 @@ func TestListRefusesForeignNextLinks(t *testing.T) {
 					"values": []any{map[string]any{"full_name": "acme/app"}}, "next": next})
 			})
 			srv := forgetest.NewServer(t, nil, forgetest.ByHost{"api.bitbucket.org": handler})
-			logs := &syncBuffer{}
+			logs := &forgetest.LogBuffer{}
 			h := &harness{srv: srv, f: New(srv.Policy(), slog.New(slog.NewTextHandler(logs, nil))), logs: logs}
 			tok := token("next")
 			_, err := h.client(t, tok).repositories(context.Background(), "acme", 0)

@@ -1,11 +1,9 @@
 package gitea
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,24 +31,6 @@ var allTokens = []string{tokAll, tokRead, tokNoUser, tokIssues, tokEverything, t
 // fixedNow is the adapter's clock in tests, for Retry-After arithmetic.
 var fixedNow = time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type env struct {
 	g   *forgetest.Gitea
 	srv *forgetest.Server
@@ -61,7 +41,7 @@ type env struct {
 // buffer that must never hold a token or any of extra.
 func newForge(t *testing.T, policy egress.Policy, extra ...string) *Forge {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &forgetest.LogBuffer{}
 	f := New(policy, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	f.now = func() time.Time { return fixedNow }
 	t.Cleanup(func() {

@@ -28,7 +28,7 @@ const (
 //   - tokRepoOnly: bob, read_repository, Maintainer.
 //
 // Its forge logs into logs, which tests check for the hook secret.
-func hookEnv(t *testing.T) (*env, *syncBuffer) {
+func hookEnv(t *testing.T) (*env, *forgetest.LogBuffer) {
 	t.Helper()
 	gl := forgetest.NewGitLab()
 	gl.AddToken(tokPersonal, forgetest.GitLabToken{Username: "alice", Scopes: []string{"api"}, AccessLevel: 40, Projects: []string{"acme/web"}})
@@ -36,7 +36,7 @@ func hookEnv(t *testing.T) (*env, *syncBuffer) {
 	gl.AddToken(tokGuest, forgetest.GitLabToken{Kind: "group", Scopes: []string{"read_api"}, AccessLevel: 50, Projects: []string{"acme/web"}})
 	gl.AddToken(tokRepoOnly, forgetest.GitLabToken{Username: "bob", Scopes: []string{"read_repository"}, AccessLevel: 40, Projects: []string{"acme/web"}})
 	srv := forgetest.NewServer(t, nil, forgetest.ByHost{"gitlab.com": gl})
-	logs := &syncBuffer{}
+	logs := &forgetest.LogBuffer{}
 	f := New(srv.Policy(), slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	t.Cleanup(func() {
 		for _, s := range append([]string{hookSecret, "stale-secret"}, allTokens...) {

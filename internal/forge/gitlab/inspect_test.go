@@ -1,7 +1,6 @@
 package gitlab
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,29 +43,11 @@ type env struct {
 	f   *Forge
 }
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // newForge is the adapter under policy, logging at debug level into a
 // buffer that must never hold a token.
 func newForge(t *testing.T, policy egress.Policy) *Forge {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &forgetest.LogBuffer{}
 	f := New(policy, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	f.now = func() time.Time { return fixedNow }
 	t.Cleanup(func() {
