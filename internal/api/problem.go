@@ -198,8 +198,13 @@ func problemFor(err error, now time.Time) (p *Problem, ok bool) {
 		insecure *egress.InsecureURLError
 		blocked  *egress.BlockedAddressError
 		tooLarge *egress.ResponseTooLargeError
+		permErr  *forge.PermissionError
 	)
 	switch {
+	case errors.As(err, &permErr):
+		p := newProblem(http.StatusUnprocessableEntity, slugMissingPermissions, permErr.Error())
+		p.Host, p.Missing = permErr.Host, permErr.MissingPermissions()
+		return p, true
 	case errors.As(err, &authErr):
 		p := newProblem(http.StatusUnprocessableEntity, slugBadCredentials, authErr.Error())
 		p.Host = authErr.Host

@@ -114,3 +114,34 @@ func RetryAfter(h http.Header, now time.Time) time.Time {
 	}
 	return time.Time{}
 }
+
+// PermissionError means the provider refused an action because the token
+// lacks a permission. Needs names it in the provider's words, so the user
+// fixes the token instead of retrying.
+type PermissionError struct {
+	Provider Provider
+	Host     string
+	// Action is what was refused, e.g. "manage the webhooks of".
+	Action string
+	// Repo is the repository's or project's full name.
+	Repo   string
+	Status int
+	// Needs is the missing permission: "admin:repo_hook", "Webhooks: Read
+	// and write", "api", "Maintainer role"...
+	Needs string
+	// Fix says what is missing and what to do, in the provider's terms.
+	Fix string
+	// Message is the provider's own.
+	Message string
+}
+
+func (e *PermissionError) Error() string {
+	msg := fmt.Sprintf("%s at %s refused to %s %s (HTTP %d): %s", Title(e.Provider), e.Host, e.Action, e.Repo, e.Status, e.Fix)
+	if e.Message != "" {
+		msg += " (" + Title(e.Provider) + " said: " + e.Message + ")"
+	}
+	return msg
+}
+
+// MissingPermissions lists what the token lacks, in the provider's words.
+func (e *PermissionError) MissingPermissions() []string { return []string{e.Needs} }

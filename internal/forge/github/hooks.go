@@ -63,38 +63,6 @@ func (n hookNeed) scopes() []string {
 	}
 }
 
-// PermissionError means GitHub refused a webhook call because the token
-// lacks a permission. It names the permission in GitHub's words, so the
-// user fixes the token instead of retrying.
-type PermissionError struct {
-	Host string
-	// Repo is the repository's OWNER/NAME.
-	Repo   string
-	Status int
-	// Needs is the missing permission as GitHub's token settings show it:
-	// "admin:repo_hook" for a classic or OAuth token, "Webhooks: Read and
-	// write" for a fine-grained or app token.
-	Needs string
-	// Message is GitHub's own.
-	Message string
-}
-
-func (e *PermissionError) Error() string {
-	msg := fmt.Sprintf("GitHub at %s refused to manage the webhooks of %s (HTTP %d): the token lacks %s", e.Host, e.Repo, e.Status, e.Needs)
-	if e.Needs == "admin:repo_hook" {
-		msg += " (repo also includes it)"
-	}
-	msg += "; give the token that permission on GitHub"
-	if e.Message != "" {
-		msg += " (GitHub said: " + e.Message + ")"
-	}
-	return msg
-}
-
-// MissingPermissions lets code that does not import this package tell a
-// token that lacks a permission from a failing provider.
-func (e *PermissionError) MissingPermissions() []string { return []string{e.Needs} }
-
 // hookJSON is a repository webhook as GitHub answers it. go-github's Hook
 // types insecure_ssl as a string, while GitHub's description allows a
 // number too (webhook-config-insecure-ssl: oneOf string, number); one hook
@@ -341,7 +309,7 @@ func hooksPath(owner, name string, id int64) string {
 // hookError maps a failed hook call. GitHub answers a classic token
 // without a hook scope with 404 (it hides what the user cannot
 // administer) and a fine-grained or app token without "Webhooks" with 403
-// and X-Accepted-GitHub-Permissions; both become a *PermissionError. Any
+// and X-Accepted-GitHub-Permissions; both become a *forge.PermissionError. Any
 // other 404 is a *forge.NotFoundError: no such repository, or a user who
 // is not an admin of it.
 func (c *conn) hookError(doing, fullName string, need hookNeed, hookSecret secret.Value, resp *gh.Response, err error) error {
@@ -356,7 +324,12 @@ func (c *conn) hookError(doing, fullName string, need hookNeed, hookSecret secre
 			msg = http.StatusText(status)
 		}
 		if needs := missingHookPermission(er.Response, need); needs != "" {
-			return &PermissionError{Host: c.host, Repo: fullName, Status: status, Needs: needs, Message: msg}
+			fix := "the token lacks " + needs
+			if needs == "admin:repo_hook" {
+				fix += " (repo also includes it)"
+			}
+			return &forge.PermissionError{Provider: forge.GitHub, Host: c.host, Action: "manage the webhooks of", Repo: fullName,
+				Status: status, Needs: needs, Fix: fix + "; give the token that permission on GitHub", Message: msg}
 		}
 		if status == http.StatusUnprocessableEntity {
 			// "Validation Failed" alone says nothing; the reason ("Hook

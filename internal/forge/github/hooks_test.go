@@ -373,7 +373,7 @@ func TestHookPermissionErrorsNameGitHubsPermission(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			err := c.call(e.cred(t, "", c.token))
-			var pe *PermissionError
+			var pe *forge.PermissionError
 			if !errors.As(err, &pe) {
 				t.Fatalf("error %T %v, want *PermissionError", err, err)
 			}

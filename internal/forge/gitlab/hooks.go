@@ -81,43 +81,11 @@ const (
 	needMaintainer = "Maintainer role"
 )
 
-// PermissionError means GitLab refused a webhook call because the token
-// lacks a permission: the api scope, or the Maintainer role on the
-// project. It names it in GitLab's words, so the user fixes the token
-// instead of retrying.
-type PermissionError struct {
-	Host string
-	// Project is the project's full path.
-	Project string
-	Status  int
-	// Needs is "api" or "Maintainer role".
-	Needs string
-	// Message is GitLab's own.
-	Message string
-}
-
-func (e *PermissionError) Error() string {
-	var msg string
-	if e.Needs == needAPI {
-		msg = fmt.Sprintf("GitLab at %s refused to manage the webhooks of %s (HTTP %d): the token lacks the api scope; create a token with api", e.Host, e.Project, e.Status)
-	} else {
-		msg = fmt.Sprintf("GitLab at %s refused to manage the webhooks of %s (HTTP %d): the token's user lacks the %s there (Owner also works); give it that role on the project or its group", e.Host, e.Project, e.Status, e.Needs)
-	}
-	if e.Message != "" {
-		msg += " (GitLab said: " + e.Message + ")"
-	}
-	return msg
-}
-
-// MissingPermissions lets code that does not import this package tell a
-// token that lacks a permission from a failing provider.
-func (e *PermissionError) MissingPermissions() []string { return []string{e.Needs} }
-
 // failHooks maps a failed hooks request. GitLab lets only Maintainers and
 // Owners read or manage project webhooks (read_web_hook and admin_web_hook
 // in lib/api/project_hooks.rb; doc/api/project_webhooks.md,
 // "Prerequisites"), and writes need the api scope, read_api opening GETs
-// only: a 403 says which of the two is missing, as a *PermissionError.
+// only: a 403 says which of the two is missing, as a *forge.PermissionError.
 func (b *browse) failHooks(what, resource string, resp *gl.Response, err error) error {
 	fl := classify(resp, err)
 	if fl.status == http.StatusForbidden {
@@ -125,7 +93,12 @@ func (b *browse) failHooks(what, resource string, resp *gl.Response, err error) 
 		if fl.insufficientScope() {
 			needs = needAPI
 		}
-		return &PermissionError{Host: b.host, Project: b.project, Status: fl.status, Needs: needs, Message: b.token.Redact(fl.text)}
+		fix := "the token's user lacks the " + needs + " there (Owner also works); give it that role on the project or its group"
+		if needs == needAPI {
+			fix = "the token lacks the api scope; create a token with api"
+		}
+		return &forge.PermissionError{Provider: forge.GitLab, Host: b.host, Action: "manage the webhooks of", Repo: b.project,
+			Status: fl.status, Needs: needs, Fix: fix, Message: b.token.Redact(fl.text)}
 	}
 	return b.fail(what, resource, resp, err)
 }

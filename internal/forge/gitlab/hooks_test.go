@@ -303,8 +303,8 @@ func TestHooksPermissionErrors(t *testing.T) {
 				}
 				return
 			}
-			var pe *PermissionError
-			if !errors.As(err, &pe) || pe.Status != http.StatusForbidden || pe.Project != "acme/web" ||
+			var pe *forge.PermissionError
+			if !errors.As(err, &pe) || pe.Status != http.StatusForbidden || pe.Repo != "acme/web" ||
 				!cmp.Equal(pe.MissingPermissions(), []string{tc.want}) {
 				t.Fatalf("err = %#v, want a 403 PermissionError needing %q", err, tc.want)
 			}
