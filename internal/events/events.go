@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,9 +69,24 @@ func Verify(sec secret.Value, id string, ts time.Time, body []byte, header strin
 
 // Store is the outbox.
 type Store interface {
-	ClaimOutbox(ctx context.Context, owner string, now, leaseUntil time.Time, n int) ([]store.OutboxItem, error)
 	FinishOutbox(ctx context.Context, id, owner string, r store.OutboxResult) error
+	ClaimOutboxRuns(ctx context.Context, owner string, now, leaseUntil time.Time, chains, perChain int) ([]store.OutboxItem, error)
+	FinishOutboxes(ctx context.Context, owner string, fs []store.OutboxFinish) (lost []string, err error)
 }
+
+// Observer is told of each send attempt, for metrics: its outcome
+// (delivered, retry, failed) and its lag, the time from the event's
+// creation to the attempt.
+type Observer interface {
+	Attempt(outcome string, lag time.Duration)
+}
+
+// Attempt outcomes an Observer sees.
+const (
+	AttemptDelivered = "delivered"
+	AttemptRetry     = "retry"
+	AttemptFailed    = "failed"
+)
 
 // Opener opens sealed subscription secrets.
 type Opener interface {
@@ -102,6 +118,7 @@ type Dispatcher struct {
 	ad     func(table, id string) []byte
 	jitter func() float64
 	wake   chan struct{}
+	obs    Observer
 }
 
 // Config assembles a Dispatcher.
@@ -116,12 +133,14 @@ type Config struct {
 	AssociatedData func(table, id string) []byte
 	// Jitter returns a number in [0,1); nil means none.
 	Jitter func() float64
+	// Observer, when set, is told of each attempt.
+	Observer Observer
 }
 
 // New returns a Dispatcher.
 func New(c Config) *Dispatcher {
 	d := &Dispatcher{store: c.Store, opener: c.Opener, client: c.Client, log: c.Logger, now: c.Now, owner: c.Owner,
-		ad: c.AssociatedData, jitter: c.Jitter, wake: make(chan struct{}, 1)}
+		ad: c.AssociatedData, jitter: c.Jitter, wake: make(chan struct{}, 1), obs: c.Observer}
 	if d.log == nil {
 		d.log = slog.Default()
 	}
@@ -150,63 +169,157 @@ const (
 	Lease       = 2 * SendTimeout
 )
 
-// Run sends due jobs until ctx ends.
+// Claim sizes: one claim takes the heads of up to runChains chains (a
+// subscription and one application's events), each with up to runLength
+// of its next jobs, sent one after another.
+const (
+	runChains = 32
+	runLength = 64
+)
+
+// gather is how long a woken Run waits for more events to send at once.
+const gather = 10 * time.Millisecond
+
+// runBudget is how long after its claim a run may start another send: the
+// last one then ends by runBudget+SendTimeout, well within Lease, so no
+// job of a run can be claimed again while the run still sends.
+const runBudget = SendTimeout / 2
+
+// Run sends due jobs until ctx ends: each claimed run in its own
+// goroutine, one job after another, and all their outcomes recorded in
+// one transaction.
 func (d *Dispatcher) Run(ctx context.Context) {
-	const lease = Lease
 	for {
 		now := d.now()
-		items, err := d.store.ClaimOutbox(ctx, d.owner, now, now.Add(lease), 32)
+		items, err := d.store.ClaimOutboxRuns(ctx, d.owner, now, now.Add(Lease), runChains, runLength)
 		if err != nil && ctx.Err() == nil {
 			d.log.Error("claiming outgoing events failed", "err", err)
 		}
+		runs := splitRuns(items)
+		results := make([][]store.OutboxFinish, len(runs))
 		var wg sync.WaitGroup
-		for _, it := range items {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				d.send(ctx, it)
-			}()
+		for i, run := range runs {
+			wg.Go(func() { results[i] = d.sendRun(ctx, now, run) })
 		}
 		wg.Wait()
 		if len(items) > 0 {
+			d.finish(ctx, slices.Concat(results...))
 			continue
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-d.wake:
+			// Let the events enqueued just behind these join their run.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(gather):
+			}
 		case <-time.After(time.Second):
 		}
 	}
 }
 
-// send makes one attempt and records its outcome.
-func (d *Dispatcher) send(ctx context.Context, it store.OutboxItem) {
-	status, err := d.post(ctx, it)
+// splitRuns cuts claimed items, grouped by chain, into their runs.
+func splitRuns(items []store.OutboxItem) [][]store.OutboxItem {
+	var runs [][]store.OutboxItem
+	for i := 0; i < len(items); {
+		j := i + 1
+		for j < len(items) && items[j].Outbox.SubscriptionID == items[i].Outbox.SubscriptionID &&
+			items[j].Outbox.AppKey == items[i].Outbox.AppKey {
+			j++
+		}
+		runs = append(runs, items[i:j])
+		i = j
+	}
+	return runs
+}
+
+// sendRun sends a run's jobs in order and returns their outcomes. The
+// first job that does not go out ends the run: the ones behind it are
+// released untried, since they must not overtake it.
+func (d *Dispatcher) sendRun(ctx context.Context, claimed time.Time, run []store.OutboxItem) []store.OutboxFinish {
+	out := make([]store.OutboxFinish, 0, len(run))
+	var sec secret.Value
+	var secErr error
+	for i, it := range run {
+		if i > 0 && (d.now().Sub(claimed) >= runBudget || ctx.Err() != nil) {
+			break
+		}
+		if i == 0 {
+			sec, secErr = d.opener.Open(it.Subscription.Sealed, d.ad("subscriptions", it.Subscription.ID))
+			if secErr != nil {
+				secErr = fmt.Errorf("opening the subscription secret: %w", secErr)
+			}
+		}
+		code, err := 0, secErr
+		if err == nil {
+			code, err = d.post(ctx, it, sec)
+		}
+		if ctx.Err() != nil && err != nil {
+			break // shutting down: released below, tried again later
+		}
+		r := d.outcome(it, code, err)
+		out = append(out, store.OutboxFinish{ID: it.Outbox.ID, Result: r})
+		if r.Status != store.OutboxDelivered {
+			break
+		}
+	}
+	for _, it := range run[len(out):] {
+		out = append(out, store.OutboxFinish{ID: it.Outbox.ID, Release: true})
+	}
+	return out
+}
+
+// outcome is how an attempt at it that got HTTP status code (0: none)
+// and err ends: delivered, retried after a backoff, or failed for good
+// once the event is RetryFor old.
+func (d *Dispatcher) outcome(it store.OutboxItem, code int, err error) store.OutboxResult {
 	now := d.now().UTC()
-	r := store.OutboxResult{At: now, HTTPStatus: status}
+	r := store.OutboxResult{At: now, HTTPStatus: code}
+	outcome := AttemptDelivered
 	switch {
 	case err == nil:
 		r.Status = store.OutboxDelivered
 	case now.Sub(it.Event.CreatedAt) >= RetryFor:
 		r.Status, r.Error = store.OutboxFailed, err.Error()
+		outcome = AttemptFailed
 	default:
 		r.Status, r.Error = store.OutboxPending, err.Error()
 		r.Next = now.Add(Backoff(it.Outbox.Attempts+1, d.jitter))
+		outcome = AttemptRetry
 	}
-	if ctx.Err() != nil && err != nil {
-		return // shutting down: the lease lapses and another attempt follows
+	if d.obs != nil {
+		d.obs.Attempt(outcome, now.Sub(it.Event.CreatedAt))
 	}
-	if ferr := d.store.FinishOutbox(context.WithoutCancel(ctx), it.Outbox.ID, d.owner, r); ferr != nil {
-		d.log.Error("recording an event attempt failed", "outbox", it.Outbox.ID, "err", ferr)
+	return r
+}
+
+// finish records the outcomes of a claim in one transaction, or one by
+// one when that fails.
+func (d *Dispatcher) finish(ctx context.Context, fs []store.OutboxFinish) {
+	ctx = context.WithoutCancel(ctx)
+	lost, err := d.store.FinishOutboxes(ctx, d.owner, fs)
+	if err != nil {
+		d.log.Warn("recording event attempts failed; recording them one by one", "n", len(fs), "err", err)
+		lost = nil
+		for _, f := range fs {
+			if f.Release {
+				continue // the lease lapses
+			}
+			if ferr := d.store.FinishOutbox(ctx, f.ID, d.owner, f.Result); ferr != nil {
+				d.log.Error("recording an event attempt failed", "outbox", f.ID, "err", ferr)
+			}
+		}
+	}
+	for _, id := range lost {
+		d.log.Error("recording an event attempt failed: the job's lease was lost", "outbox", id)
 	}
 }
 
-func (d *Dispatcher) post(ctx context.Context, it store.OutboxItem) (int, error) {
-	sec, err := d.opener.Open(it.Subscription.Sealed, d.ad("subscriptions", it.Subscription.ID))
-	if err != nil {
-		return 0, fmt.Errorf("opening the subscription secret: %w", err)
-	}
+// post sends one job's event, signed with sec, its subscription's secret.
+func (d *Dispatcher) post(ctx context.Context, it store.OutboxItem, sec secret.Value) (int, error) {
 	ts := d.now()
 	sig, err := Sign(sec, it.Event.ID, ts, it.Event.Payload)
 	if err != nil {

@@ -173,4 +173,53 @@ type WebhookStore interface {
 	ListEvents(ctx context.Context, orgID string, p Page) ([]EventStatus, string, error)
 	// ReplayEvent makes every delivery of an event pending and due at now.
 	ReplayEvent(ctx context.Context, orgID, eventID string, now time.Time) error
+
+	// The batch forms below do what their one-row forms do for many rows
+	// in one transaction: under load the receiver, the router and the
+	// dispatcher pay one commit (one fsync on PostgreSQL, one turn of
+	// SQLite's single writer) per batch instead of per row.
+
+	// RecordDeliveries is RecordDelivery for each of ds, in order, in one
+	// transaction: all are stored or none (error). A delivery id seen
+	// earlier in the same batch makes the later one a duplicate, exactly
+	// as in separate calls.
+	RecordDeliveries(ctx context.Context, ds []Delivery) ([]Recorded, error)
+	// CompleteDeliveries is CompleteDelivery for each of cs, in order (so
+	// their events take seqs in that order), in one transaction.
+	// Deliveries owner no longer holds are skipped, their events not
+	// enqueued, and returned in lost; any other error rolls back all.
+	CompleteDeliveries(ctx context.Context, owner string, cs []Completion) (lost []string, err error)
+	// ClaimOutboxRuns is ClaimOutbox that takes, behind each claimable
+	// chain head, up to perChain-1 of the chain's next pending jobs that
+	// are due and unleased, in seq order without gaps: a dispatcher sends
+	// a run one job after another, so per-chain order holds, and claims
+	// once per run instead of once per job. Items come grouped by chain,
+	// each run in seq order.
+	ClaimOutboxRuns(ctx context.Context, owner string, now, leaseUntil time.Time, chains, perChain int) ([]OutboxItem, error)
+	// FinishOutboxes is FinishOutbox for each of fs in one transaction;
+	// a Release gives the job back untried (lease cleared, attempts kept).
+	// Jobs owner no longer holds are skipped and returned in lost.
+	FinishOutboxes(ctx context.Context, owner string, fs []OutboxFinish) (lost []string, err error)
+}
+
+// Recorded is how RecordDeliveries stored one delivery.
+type Recorded struct {
+	Stored Delivery
+	Dup    bool
+}
+
+// Completion is a routed delivery's verdict and the events it produced.
+type Completion struct {
+	ID, Verdict, Detail string
+	At                  time.Time
+	Events              []NewEvent
+}
+
+// OutboxFinish is one claimed job's outcome for FinishOutboxes.
+type OutboxFinish struct {
+	ID     string
+	Result OutboxResult
+	// Release gives the job back without an attempt (Result unused): an
+	// earlier job of its run did not go out, so it must wait.
+	Release bool
 }

@@ -6,6 +6,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gitaccess/gitaccess/internal/forge"
@@ -43,8 +45,10 @@ type Store interface {
 	GetHook(ctx context.Context, id string) (store.Hook, error)
 	GetAppByID(ctx context.Context, orgID, id string) (store.App, error)
 	RecordDelivery(ctx context.Context, d store.Delivery) (store.Delivery, bool, error)
+	RecordDeliveries(ctx context.Context, ds []store.Delivery) ([]store.Recorded, error)
 	ClaimDeliveries(ctx context.Context, owner string, now, leaseUntil time.Time, n int) ([]store.Delivery, error)
 	CompleteDelivery(ctx context.Context, id, owner, verdict, detail string, at time.Time, events []store.NewEvent) error
+	CompleteDeliveries(ctx context.Context, owner string, cs []store.Completion) (lost []string, err error)
 	ListSubscriptions(ctx context.Context, orgID string) ([]store.Subscription, error)
 }
 
@@ -63,19 +67,38 @@ type Refresher interface {
 	RefreshMirror(ctx context.Context, app store.App)
 }
 
+// Observer is told how each delivery was received, for metrics: the
+// provider ("" when the hook is unknown) and the verdict the delivery log
+// shows (accepted, duplicate, bad-signature), or unknown-hook for a 404
+// and error when it could not be stored (a 5xx).
+type Observer interface {
+	Delivery(provider, verdict string)
+}
+
+// Receive outcomes that are no stored verdict, as Observer sees them.
+const (
+	OutcomeUnknownHook = "unknown-hook"
+	OutcomeError       = "error"
+)
+
 // Service receives and routes deliveries.
 type Service struct {
-	store   Store
-	opener  Opener
-	parsers Parsers
-	refresh Refresher
-	log     *slog.Logger
-	now     func() time.Time
-	owner   string
-	wake    chan struct{}
-	notify  func()
+	store    Store
+	opener   Opener
+	parsers  Parsers
+	refresh  Refresher
+	observer Observer
+	log      *slog.Logger
+	now      func() time.Time
+	owner    string
+	wake     chan struct{}
+	notify   func()
 	// AD binds a hook's sealed secret to its row (access.AssociatedData).
-	ad func(table, id string) []byte
+	ad     func(table, id string) []byte
+	hooks  *hookCache
+	commit *committer
+	// inflight counts the Receive calls under way: see Run.
+	inflight atomic.Int64
 }
 
 // Config assembles a Service.
@@ -93,18 +116,22 @@ type Config struct {
 	AssociatedData func(table, id string) []byte
 	// Notify, when set, is told that routing enqueued events.
 	Notify func()
+	// Observer, when set, is told each delivery's outcome.
+	Observer Observer
 }
 
 // New returns a Service.
 func New(c Config) *Service {
-	s := &Service{store: c.Store, opener: c.Opener, parsers: c.Parsers, refresh: c.Refresh, log: c.Logger, now: c.Now,
-		owner: c.Owner, wake: make(chan struct{}, 1), ad: c.AssociatedData, notify: c.Notify}
+	s := &Service{store: c.Store, opener: c.Opener, parsers: c.Parsers, refresh: c.Refresh, observer: c.Observer,
+		log: c.Logger, now: c.Now, owner: c.Owner, wake: make(chan struct{}, 1), ad: c.AssociatedData, notify: c.Notify}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.hooks = newHookCache(time.Now)
+	s.commit = newCommitter(c.Store)
 	return s
 }
 
@@ -139,20 +166,29 @@ func eventName(h http.Header) string {
 // ErrUnknownHook, a wrapped forge.ErrUnsigned/ErrBadSignature (after
 // recording the attempt), or the receipt once the delivery is stored.
 func (s *Service) Receive(ctx context.Context, hookID string, h http.Header, body []byte) (Receipt, error) {
-	hook, err := s.store.GetHook(ctx, hookID)
-	if errors.Is(err, store.ErrNotFound) {
-		return Receipt{}, ErrUnknownHook
+	s.inflight.Add(1)
+	provider, rc, err := s.receive(ctx, hookID, h, body)
+	s.inflight.Add(-1)
+	if s.observer != nil {
+		verdict := rc.Verdict
+		switch {
+		case errors.Is(err, ErrUnknownHook):
+			verdict = OutcomeUnknownHook
+		case errors.Is(err, forge.ErrUnsigned), errors.Is(err, forge.ErrBadSignature):
+			verdict = VerdictBadSignature
+		case err != nil:
+			verdict = OutcomeError
+		}
+		s.observer.Delivery(provider, verdict)
 	}
+	return rc, err
+}
+
+// receive is Receive; it also returns the hook's provider.
+func (s *Service) receive(ctx context.Context, hookID string, h http.Header, body []byte) (string, Receipt, error) {
+	hk, err := s.hook(ctx, hookID, false)
 	if err != nil {
-		return Receipt{}, fmt.Errorf("reading hook: %w", err)
-	}
-	parser, ok := s.parsers.Webhooks(forge.Provider(hook.Provider))
-	if !ok {
-		return Receipt{}, fmt.Errorf("hook %s: provider %q has no delivery parser", hook.ID, hook.Provider)
-	}
-	sec, err := s.opener.Open(hook.Sealed, s.ad("hooks", hook.ID))
-	if err != nil {
-		return Receipt{}, fmt.Errorf("opening hook secret: %w", err)
+		return "", Receipt{}, err
 	}
 	kept := http.Header{}
 	for _, k := range keptHeaders {
@@ -162,81 +198,260 @@ func (s *Service) Receive(ctx context.Context, hookID string, h http.Header, bod
 	}
 	headers, _ := json.Marshal(kept)
 	d := store.Delivery{
-		ID: store.NewID("dlv"), OrgID: hook.OrgID, HookID: hook.ID, AppID: hook.AppID, Provider: hook.Provider,
-		DeliveryID: parser.DeliveryID(h), Event: eventName(h), ReceivedAt: s.now().UTC(), Headers: headers,
+		ID: store.NewID("dlv"), OrgID: hk.row.OrgID, HookID: hk.row.ID, AppID: hk.row.AppID, Provider: hk.row.Provider,
+		DeliveryID: hk.parser.DeliveryID(h), Event: eventName(h), ReceivedAt: s.now().UTC(), Headers: headers,
 	}
 	rc := Receipt{DeliveryID: d.DeliveryID, Event: d.Event}
-	if verr := parser.VerifyDelivery(h, body, sec); verr != nil {
+	verr := hk.parser.VerifyDelivery(h, body, hk.secret)
+	if verr != nil && hk.cached {
+		// The cached secret may be one a repair replaced: the stored one
+		// decides before a delivery is refused.
+		if fresh, err := s.hook(ctx, hookID, true); err == nil && !bytes.Equal(fresh.row.Sealed, hk.row.Sealed) {
+			hk = fresh
+			verr = hk.parser.VerifyDelivery(h, body, hk.secret)
+		}
+	}
+	if verr != nil {
 		d.Verdict, d.Detail = VerdictBadSignature, verr.Error()
 		// A forged delivery's id must not block the real one: record it
 		// without the provider's id, and without its body.
 		d.DeliveryID = ""
 		if _, _, err := s.store.RecordDelivery(ctx, d); err != nil {
-			s.log.Warn("recording a refused delivery failed", "hook", hook.ID, "err", err)
+			s.log.Warn("recording a refused delivery failed", "hook", hk.row.ID, "err", err)
 		}
-		return rc, fmt.Errorf("hook %s: %w", hook.ID, verr)
+		return hk.row.Provider, rc, fmt.Errorf("hook %s: %w", hk.row.ID, verr)
 	}
 	d.Body, d.Verdict = body, VerdictPending
-	_, dup, err := s.store.RecordDelivery(ctx, d)
-	if err != nil {
-		return Receipt{}, fmt.Errorf("storing delivery: %w", err)
+	r, err := s.commit.record(ctx, d)
+	if errors.Is(err, store.ErrNotFound) && hk.cached {
+		// The application (and with it the hook) was deleted after the
+		// hook was cached: the store decides.
+		s.hooks.forget(hookID)
+		if _, herr := s.hook(ctx, hookID, true); errors.Is(herr, ErrUnknownHook) {
+			return hk.row.Provider, rc, herr
+		}
 	}
-	if dup {
+	if err != nil {
+		return hk.row.Provider, Receipt{}, fmt.Errorf("storing delivery: %w", err)
+	}
+	if r.Dup {
 		rc.Verdict = VerdictDuplicate
-		return rc, nil
+		return hk.row.Provider, rc, nil
 	}
 	rc.Verdict = VerdictAccepted
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
-	return rc, nil
+	return hk.row.Provider, rc, nil
+}
+
+// hook returns a hook with its parser and opened secret, from the cache
+// unless fresh, else from the store (caching it).
+func (s *Service) hook(ctx context.Context, id string, fresh bool) (cachedHook, error) {
+	if !fresh {
+		if hk, ok := s.hooks.get(id); ok {
+			return hk, nil
+		}
+	}
+	row, err := s.store.GetHook(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		s.hooks.forget(id)
+		return cachedHook{}, ErrUnknownHook
+	}
+	if err != nil {
+		return cachedHook{}, fmt.Errorf("reading hook: %w", err)
+	}
+	parser, ok := s.parsers.Webhooks(forge.Provider(row.Provider))
+	if !ok {
+		return cachedHook{}, fmt.Errorf("hook %s: provider %q has no delivery parser", row.ID, row.Provider)
+	}
+	sec, err := s.opener.Open(row.Sealed, s.ad("hooks", row.ID))
+	if err != nil {
+		return cachedHook{}, fmt.Errorf("opening hook secret: %w", err)
+	}
+	hk := cachedHook{row: row, parser: parser, secret: sec}
+	s.hooks.put(id, hk)
+	return hk, nil
+}
+
+// routeBatch is how many deliveries one claim takes to route, in one
+// transaction to complete.
+const routeBatch = 128
+
+// maxDefer bounds how long routing waits for a busy receiver, busyAt is
+// how many concurrent receipts make it busy, and gather is how long
+// routing lets a batch gather once woken: see Run.
+const (
+	maxDefer = 200 * time.Millisecond
+	busyAt   = 4
+	gather   = 10 * time.Millisecond
+)
+
+// waitReceiver returns once the receiver is not busy, or after maxDefer;
+// false when ctx ended.
+func (s *Service) waitReceiver(ctx context.Context) bool {
+	deadline := time.Now().Add(maxDefer)
+	for s.inflight.Load() >= busyAt || s.commit.saturated() {
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(min(left, 2*time.Millisecond)):
+		}
+	}
+	return ctx.Err() == nil
 }
 
 // Run routes stored deliveries until ctx ends. Deliveries a crashed
 // replica leased come back when the lease ends.
+//
+// Receiving comes first: a provider waits for its answer (GitHub gives up
+// after 10 s and does not deliver again by itself), while routing only
+// decides what a stored delivery means. So while the receiver is busy
+// (busyAt deliveries or more being received at once, or deliveries
+// queueing to be stored) routing waits, at most maxDefer per batch, and
+// the CPU and the writer (SQLite has one) are the receiver's; each batch
+// then routes up to routeBatch deliveries at once. Under a burst beyond
+// what both can do, routing goes on at routeBatch per maxDefer at least,
+// lags, and catches up when the burst ends; at a rate the receiver keeps
+// up with it does not wait.
 func (s *Service) Run(ctx context.Context) {
 	// Routing takes milliseconds; a crashed replica's claims come back
 	// after this long.
 	const lease = 10 * time.Second
 	for {
+		if !s.waitReceiver(ctx) {
+			return
+		}
 		now := s.now()
-		batch, err := s.store.ClaimDeliveries(ctx, s.owner, now, now.Add(lease), 64)
+		batch, err := s.store.ClaimDeliveries(ctx, s.owner, now, now.Add(lease), routeBatch)
 		if err != nil && ctx.Err() == nil {
 			s.log.Error("claiming deliveries failed", "err", err)
 		}
-		// One at a time, oldest first: routing assigns the events' order,
-		// so concurrent routing would reorder one application's events.
-		for _, d := range batch {
-			s.process(ctx, d)
-		}
 		if len(batch) > 0 {
+			s.processBatch(ctx, batch)
 			continue
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.wake:
+			// Let the deliveries arriving just behind this one join its
+			// batch: at a steady rate, a batch per delivery would spend
+			// the writer on per-batch work.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(gather):
+			}
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
 }
 
-func (s *Service) process(ctx context.Context, d store.Delivery) {
-	verdict, detail, events := s.route(ctx, d)
-	if err := s.store.CompleteDelivery(ctx, d.ID, s.owner, verdict, detail, s.now().UTC(), events); err != nil {
-		if ctx.Err() == nil {
-			s.log.Error("completing delivery failed", "delivery", d.ID, "err", err)
+// processBatch routes claimed deliveries one at a time, oldest first
+// (routing assigns the events' order, so concurrent routing would reorder
+// one application's events), and completes them in one transaction,
+// their events in the same order. An application's mirror is refreshed
+// once per batch however many pushes it had.
+func (s *Service) processBatch(ctx context.Context, ds []store.Delivery) {
+	rs := &routeState{apps: map[string]appLookup{}, subs: map[string]subsLookup{}}
+	cs := make([]store.Completion, 0, len(ds))
+	var pushed []store.App
+	events := 0
+	for _, d := range ds {
+		verdict, detail, evs := s.route(ctx, d, rs)
+		if rs.pushed != nil {
+			if !slices.ContainsFunc(pushed, func(a store.App) bool { return a.ID == rs.pushed.ID }) {
+				pushed = append(pushed, *rs.pushed)
+			}
+			rs.pushed = nil
 		}
-		return
+		cs = append(cs, store.Completion{ID: d.ID, Verdict: verdict, Detail: detail, At: s.now().UTC(), Events: evs})
+		events += len(evs)
 	}
-	if len(events) > 0 && s.notify != nil {
+	lost, err := s.store.CompleteDeliveries(ctx, s.owner, cs)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		// One bad completion (a subscription deleted meanwhile) must not
+		// hold up the others: complete them one by one.
+		s.log.Warn("completing a batch of deliveries failed; completing them one by one", "n", len(cs), "err", err)
+		events = 0
+		for _, c := range cs {
+			if err := s.store.CompleteDelivery(ctx, c.ID, s.owner, c.Verdict, c.Detail, c.At, c.Events); err != nil {
+				if ctx.Err() == nil {
+					s.log.Error("completing delivery failed", "delivery", c.ID, "err", err)
+				}
+				continue
+			}
+			events += len(c.Events)
+		}
+	}
+	for _, id := range lost {
+		s.log.Warn("a delivery's lease was lost before it was completed; another worker routes it", "delivery", id)
+	}
+	if s.refresh != nil {
+		for _, app := range pushed {
+			s.refresh.RefreshMirror(context.WithoutCancel(ctx), app)
+		}
+	}
+	if events > 0 && s.notify != nil {
 		s.notify()
 	}
 }
 
-// route decides what a delivery means for its application.
-func (s *Service) route(ctx context.Context, d store.Delivery) (string, string, []store.NewEvent) {
+type appLookup struct {
+	app store.App
+	err error
+}
+
+type subsLookup struct {
+	subs []store.Subscription
+	err  error
+}
+
+// routeState is what routing one batch reads once: each application and
+// each organization's subscriptions; and the application the last routed
+// delivery pushed to.
+type routeState struct {
+	apps   map[string]appLookup
+	subs   map[string]subsLookup
+	pushed *store.App
+}
+
+func (rs *routeState) app(ctx context.Context, st Store, orgID, id string) (store.App, error) {
+	k := orgID + "/" + id
+	l, ok := rs.apps[k]
+	if !ok {
+		l.app, l.err = st.GetAppByID(ctx, orgID, id)
+		// A passing failure fails one delivery, not its batch.
+		if l.err == nil || errors.Is(l.err, store.ErrNotFound) {
+			rs.apps[k] = l
+		}
+	}
+	return l.app, l.err
+}
+
+func (rs *routeState) subscriptions(ctx context.Context, st Store, orgID string) ([]store.Subscription, error) {
+	l, ok := rs.subs[orgID]
+	if !ok {
+		l.subs, l.err = st.ListSubscriptions(ctx, orgID)
+		if l.err == nil {
+			rs.subs[orgID] = l
+		}
+	}
+	return l.subs, l.err
+}
+
+// route decides what a delivery means for its application; rs holds
+// the batch's reads and learns whether it pushed to its branch.
+func (s *Service) route(ctx context.Context, d store.Delivery, rs *routeState) (string, string, []store.NewEvent) {
 	var h http.Header
 	_ = json.Unmarshal(d.Headers, &h)
 	parser, ok := s.parsers.Webhooks(forge.Provider(d.Provider))
@@ -250,14 +465,14 @@ func (s *Service) route(ctx context.Context, d store.Delivery) (string, string, 
 	if d.AppID == "" {
 		return VerdictIgnored, "the application was deleted", nil
 	}
-	app, err := s.store.GetAppByID(ctx, d.OrgID, d.AppID)
+	app, err := rs.app(ctx, s.store, d.OrgID, d.AppID)
 	if errors.Is(err, store.ErrNotFound) {
 		return VerdictIgnored, "the application was deleted", nil
 	}
 	if err != nil {
 		return VerdictFailed, "reading the application: " + err.Error(), nil
 	}
-	subs, err := s.store.ListSubscriptions(ctx, d.OrgID)
+	subs, err := rs.subscriptions(ctx, s.store, d.OrgID)
 	if err != nil {
 		return VerdictFailed, "reading subscriptions: " + err.Error(), nil
 	}
@@ -281,8 +496,8 @@ func (s *Service) route(ctx context.Context, d store.Delivery) (string, string, 
 		out = append(out, store.NewEvent{Event: e, Subscriptions: Matching(subs, typ)})
 		reasons = append(reasons, typ)
 	}
-	if pushed && s.refresh != nil {
-		s.refresh.RefreshMirror(context.WithoutCancel(ctx), app)
+	if pushed {
+		rs.pushed = &app
 	}
 	if len(out) == 0 {
 		return VerdictIgnored, strings.Join(reasons, "; "), nil

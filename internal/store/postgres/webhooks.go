@@ -118,11 +118,7 @@ func (s *Store) RecordDelivery(ctx context.Context, d store.Delivery) (store.Del
 		d.Verdict = verdictPending
 	}
 	// The body is read back only for a duplicate: the caller has its own.
-	got, err := scanDelivery(s.pool.QueryRow(ctx, `INSERT INTO deliveries (`+deliveryCols+`, body)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-		ON CONFLICT (hook_id, delivery_id) WHERE delivery_id <> ''
-		DO UPDATE SET duplicates = deliveries.duplicates + 1
-		RETURNING `+deliveryCols+`, CASE WHEN id = $1 THEN NULL ELSE body END`,
+	got, err := scanDelivery(s.pool.QueryRow(ctx, recordDeliverySQL,
 		d.ID, d.OrgID, d.HookID, nullString(d.AppID), d.Provider, d.DeliveryID, d.Event,
 		ts(s.orNow(d.ReceivedAt)), nullIfEmpty(d.Headers), d.Verdict, d.Detail, d.Duplicates,
 		tsPtr(d.ProcessedAt), d.LeaseOwner, tsPtr(d.LeaseUntil), nullIfEmpty(d.Body)))
@@ -523,8 +519,32 @@ func scanOutbox(r pgx.Row, more ...any) (store.Outbox, error) {
 // not hold the lease, ErrNotFound when there is no such job.
 func (s *Store) FinishOutbox(ctx context.Context, id, owner string, r store.OutboxResult) error {
 	const op = "postgres: finish outbox"
+	next, delivered, err := s.finishArgs(r)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	tag, err := s.pool.Exec(ctx, finishOutboxSQL, r.Status, r.Error, r.HTTPStatus, next, delivered, id, owner)
+	if err != nil {
+		return wrap(op, err)
+	}
+	if tag.RowsAffected() > 0 {
+		return nil
+	}
+	return wrap(op, leaseLost(ctx, s.pool, "outbox", id, owner))
+}
+
+// finishOutboxSQL records an attempt at a job leased to owner; its
+// parameters are status, error, HTTP status, next attempt and delivery
+// time (either may be NULL, keeping the column), id and owner.
+const finishOutboxSQL = `UPDATE outbox SET status = $1, attempts = attempts + 1,
+		last_error = $2, last_status = $3, next_attempt_at = coalesce($4, next_attempt_at),
+		delivered_at = coalesce($5, delivered_at), lease_owner = '', lease_until = NULL
+		WHERE id = $6 AND status = 'pending' AND lease_owner = $7 AND lease_owner <> ''`
+
+// finishArgs is the next attempt and delivery time finishOutboxSQL sets
+// for r: due at r.Next (r.At when zero) if pending, delivered at r.At.
+func (s *Store) finishArgs(r store.OutboxResult) (next, delivered *time.Time, err error) {
 	at := ts(s.orNow(r.At))
-	var next, delivered *time.Time
 	switch r.Status {
 	case store.OutboxPending:
 		next = &at
@@ -535,20 +555,9 @@ func (s *Store) FinishOutbox(ctx context.Context, id, owner string, r store.Outb
 		delivered = &at
 	case store.OutboxFailed:
 	default:
-		return fmt.Errorf("%s: unknown status %q", op, r.Status)
+		return nil, nil, fmt.Errorf("unknown status %q", r.Status)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET status = $1, attempts = attempts + 1,
-		last_error = $2, last_status = $3, next_attempt_at = coalesce($4, next_attempt_at),
-		delivered_at = coalesce($5, delivered_at), lease_owner = '', lease_until = NULL
-		WHERE id = $6 AND status = 'pending' AND lease_owner = $7 AND lease_owner <> ''`,
-		r.Status, r.Error, r.HTTPStatus, next, delivered, id, owner)
-	if err != nil {
-		return wrap(op, err)
-	}
-	if tag.RowsAffected() > 0 {
-		return nil
-	}
-	return wrap(op, leaseLost(ctx, s.pool, "outbox", id, owner))
+	return next, delivered, nil
 }
 
 // ListEvents pages an organization's events newest first (by seq), each

@@ -43,9 +43,11 @@ type Store struct {
 	r   *sql.DB // query_only connections
 	log *slog.Logger
 	now func() time.Time
-	// record is RecordDelivery's statement, prepared once on the writer:
-	// parsing it took a third of the hot path.
-	record *sql.Stmt
+	// record and recordBody are RecordDelivery's statements, prepared
+	// once on the writer: parsing took a third of the hot path.
+	record, recordBody *sql.Stmt
+	// wstmts and rstmts cache the webhook hot path's other statements.
+	wstmts, rstmts stmtCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -117,7 +119,14 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 		_ = w.Close()
 		return nil, fmt.Errorf("sqlite: prepare: %w", err)
 	}
-	return &Store{w: w, r: r, log: logger, now: time.Now, record: record}, nil
+	recordBody, err := w.PrepareContext(ctx, recordBodySQL)
+	if err != nil {
+		_ = record.Close()
+		_ = r.Close()
+		_ = w.Close()
+		return nil, fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	return &Store{w: w, r: r, log: logger, now: time.Now, record: record, recordBody: recordBody}, nil
 }
 
 // makePrivate creates path with mode 0600, or narrows an existing file to it.
@@ -189,7 +198,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes both pools; the writer last, so SQLite can checkpoint the WAL
 // into the database file when the final connection goes.
 func (s *Store) Close() error {
-	return errors.Join(s.record.Close(), s.r.Close(), s.w.Close())
+	return errors.Join(s.record.Close(), s.recordBody.Close(), s.wstmts.close(), s.rstmts.close(), s.r.Close(), s.w.Close())
 }
 
 // wrap maps constraint violations onto the store's sentinel errors, keeping

@@ -116,35 +116,62 @@ const deliveryCols = `id, org_id, hook_id, app_id, provider, delivery_id, event,
 // recordDeliverySQL inserts a delivery or, when its hook already has one
 // with its non-empty provider id, counts a duplicate on that one; either
 // way it returns the stored row, whose body only for a duplicate (the
-// caller has its own). The last parameter is the id again.
-const recordDeliverySQL = `INSERT INTO deliveries (` + deliveryCols + `, body)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+// caller has its own). The last parameter is the id again. The body goes
+// to delivery_bodies (recordBodySQL), in the same transaction.
+const recordDeliverySQL = `INSERT INTO deliveries (` + deliveryCols + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (hook_id, delivery_id) WHERE delivery_id <> ''
 	DO UPDATE SET duplicates = duplicates + 1
-	RETURNING ` + deliveryCols + `, CASE WHEN id = ? THEN NULL ELSE body END`
+	RETURNING ` + deliveryCols + `, CASE WHEN id = ? THEN NULL ELSE ` + bodyOf + ` END`
 
-// RecordDelivery stores d in one statement, committed (to the WAL) when it
-// returns. With synchronous=NORMAL a committed delivery survives the
+// recordBodySQL stores a new delivery's body.
+const recordBodySQL = `INSERT INTO delivery_bodies (id, body) VALUES (?, ?)`
+
+// bodyOf is the body of the deliveries row in scope.
+const bodyOf = `(SELECT body FROM delivery_bodies b WHERE b.id = deliveries.id)`
+
+// RecordDelivery stores d in one transaction, committed (to the WAL) when
+// it returns. With synchronous=NORMAL a committed delivery survives the
 // process being killed, not a power loss. A redelivery (same hook, same
 // non-empty DeliveryID) only counts a duplicate on the stored row, which
 // is returned with dup true. An empty Verdict is pending.
 func (s *Store) RecordDelivery(ctx context.Context, d store.Delivery) (store.Delivery, bool, error) {
 	const op = "sqlite: record delivery"
-	if d.Verdict == "" {
-		d.Verdict = verdictPending
-	}
-	got, err := scanDelivery(s.record.QueryRowContext(ctx,
-		d.ID, d.OrgID, d.HookID, nullString(d.AppID), d.Provider, d.DeliveryID, d.Event,
-		fmtTime(s.orNow(d.ReceivedAt)), jsonText(d.Headers), d.Verdict, d.Detail, d.Duplicates,
-		fmtTimePtr(d.ProcessedAt), d.LeaseOwner, fmtTimePtr(d.LeaseUntil), blob(d.Body), d.ID))
+	var got store.Recorded
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		rec, body := tx.StmtContext(ctx, s.record), tx.StmtContext(ctx, s.recordBody)
+		defer rec.Close()
+		defer body.Close()
+		var err error
+		got, err = s.recordIn(ctx, rec, body, d)
+		return err
+	})
 	if err != nil {
 		return store.Delivery{}, false, wrapRef(op, "organization or application", err)
 	}
+	return got.Stored, got.Dup, nil
+}
+
+// recordIn is RecordDelivery on the statements of a transaction.
+func (s *Store) recordIn(ctx context.Context, rec, body *sql.Stmt, d store.Delivery) (store.Recorded, error) {
+	if d.Verdict == "" {
+		d.Verdict = verdictPending
+	}
+	got, err := scanDelivery(rec.QueryRowContext(ctx,
+		d.ID, d.OrgID, d.HookID, nullString(d.AppID), d.Provider, d.DeliveryID, d.Event,
+		fmtTime(s.orNow(d.ReceivedAt)), jsonText(d.Headers), d.Verdict, d.Detail, d.Duplicates,
+		fmtTimePtr(d.ProcessedAt), d.LeaseOwner, fmtTimePtr(d.LeaseUntil), d.ID))
+	if err != nil {
+		return store.Recorded{}, err
+	}
 	dup := got.ID != d.ID
 	if !dup && len(d.Body) > 0 {
+		if _, err := body.ExecContext(ctx, d.ID, d.Body); err != nil {
+			return store.Recorded{}, err
+		}
 		got.Body = d.Body
 	}
-	return got, dup, nil
+	return store.Recorded{Stored: got, Dup: dup}, nil
 }
 
 // ClaimDeliveries leases up to n pending deliveries whose lease is free or
@@ -167,9 +194,13 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now, leaseUnt
 	if err != nil || len(ids) == 0 {
 		return nil, wrap(op, err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+deliveryCols+`, body FROM deliveries
+	read, err := s.readStmt(ctx, `SELECT `+deliveryCols+`, `+bodyOf+` FROM deliveries
 		WHERE id IN (SELECT value FROM json_each(?)) AND lease_owner = ?
-		ORDER BY received_at, id`, ids, owner)
+		ORDER BY received_at, id`)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	rows, err := read.QueryContext(ctx, ids, owner)
 	if err != nil {
 		return nil, wrap(op, err)
 	}
@@ -188,7 +219,11 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, now, leaseUnt
 // claimIDs runs a claiming UPDATE ... RETURNING id and returns the ids as
 // a JSON array for json_each ("" when none).
 func (s *Store) claimIDs(ctx context.Context, q string, args ...any) (string, error) {
-	rows, err := s.w.QueryContext(ctx, q, args...)
+	st, err := s.wstmts.get(ctx, s.w, q)
+	if err != nil {
+		return "", err
+	}
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return "", err
 	}
@@ -214,6 +249,9 @@ func (s *Store) claimIDs(ctx context.Context, q string, args ...any) (string, er
 // delivery. A lease that ended but was not reclaimed still counts.
 func (s *Store) CompleteDelivery(ctx context.Context, id, owner, verdict, detail string, at time.Time, events []store.NewEvent) error {
 	const op = "sqlite: complete delivery"
+	if err := s.prepare(ctx, insertEventSQL, insertJobSQL); err != nil {
+		return wrap(op, err)
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET verdict = ?, detail = ?, processed_at = ?,
 			lease_owner = '', lease_until = NULL
@@ -381,6 +419,9 @@ func (s *Store) EnqueueEvents(ctx context.Context, events []store.NewEvent) erro
 	if len(events) == 0 {
 		return nil
 	}
+	if err := s.prepare(ctx, insertEventSQL, insertJobSQL); err != nil {
+		return wrap("sqlite: enqueue events", err)
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error { return s.insertEvents(ctx, tx, events) })
 	return wrapRef("sqlite: enqueue events", "organization or subscription", err)
 }
@@ -399,26 +440,41 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []store.New
 	if err != nil {
 		return err
 	}
+	// Parsed once, however many events and transactions.
+	insEvent, err := s.txStmt(ctx, tx, insertEventSQL)
+	if err != nil {
+		return err
+	}
+	defer insEvent.Close()
+	insJob, err := s.txStmt(ctx, tx, insertJobSQL)
+	if err != nil {
+		return err
+	}
+	defer insJob.Close()
 	for _, ne := range events {
 		e := ne.Event
 		seq := next[e.OrgID]
 		next[e.OrgID]++
 		created := fmtTime(s.orNow(e.CreatedAt))
-		if _, err := tx.ExecContext(ctx, `INSERT INTO events (`+eventCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			e.ID, e.OrgID, e.AppID, e.Type, jsonText(e.Payload), created, seq); err != nil {
+		if _, err := insEvent.ExecContext(ctx, e.ID, e.OrgID, e.AppID, e.Type, jsonText(e.Payload), created, seq); err != nil {
 			return err
 		}
 		for _, sub := range uniq(ne.Subscriptions) {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO outbox
-				(id, event_id, subscription_id, org_id, app_key, seq, next_attempt_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?)`,
-				store.NewID("obx"), e.ID, sub, e.OrgID, e.AppID, seq, created); err != nil {
+			if _, err := insJob.ExecContext(ctx, store.NewID("obx"), e.ID, sub, e.OrgID, e.AppID, seq, created); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
 }
+
+// insertEventSQL and insertJobSQL insert an event and one of its jobs.
+const (
+	insertEventSQL = `INSERT INTO events (` + eventCols + `) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	insertJobSQL   = `INSERT INTO outbox
+		(id, event_id, subscription_id, org_id, app_key, seq, next_attempt_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`
+)
 
 // allocSeqs reserves, with bump, a block of sequence numbers for each
 // organization of events, in id order, and returns the first of each block.
@@ -583,8 +639,32 @@ func scanOutbox(r scanner, more ...any) (store.Outbox, error) {
 // not hold the lease, ErrNotFound when there is no such job.
 func (s *Store) FinishOutbox(ctx context.Context, id, owner string, r store.OutboxResult) error {
 	const op = "sqlite: finish outbox"
+	next, delivered, err := s.finishArgs(r)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	res, err := s.w.ExecContext(ctx, finishOutboxSQL, r.Status, r.Error, r.HTTPStatus, next, delivered, id, owner)
+	if err != nil {
+		return wrap(op, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return wrap(op, err)
+	}
+	return wrap(op, leaseLost(ctx, s.r, "outbox", id, owner))
+}
+
+// finishOutboxSQL records an attempt at a job leased to owner; its
+// parameters are status, error, HTTP status, next attempt and delivery
+// time (either may be NULL, keeping the column), id and owner.
+const finishOutboxSQL = `UPDATE outbox SET status = ?, attempts = attempts + 1,
+		last_error = ?, last_status = ?, next_attempt_at = coalesce(?, next_attempt_at),
+		delivered_at = coalesce(?, delivered_at), lease_owner = '', lease_until = NULL
+		WHERE id = ? AND status = 'pending' AND lease_owner = ? AND lease_owner <> ''`
+
+// finishArgs is the next attempt and delivery time finishOutboxSQL sets
+// for r: due at r.Next (r.At when zero) if pending, delivered at r.At.
+func (s *Store) finishArgs(r store.OutboxResult) (next, delivered any, err error) {
 	at := s.orNow(r.At)
-	var next, delivered any
 	switch r.Status {
 	case store.OutboxPending:
 		next = fmtTime(at)
@@ -595,20 +675,9 @@ func (s *Store) FinishOutbox(ctx context.Context, id, owner string, r store.Outb
 		delivered = fmtTime(at)
 	case store.OutboxFailed:
 	default:
-		return fmt.Errorf("%s: unknown status %q", op, r.Status)
+		return nil, nil, fmt.Errorf("unknown status %q", r.Status)
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE outbox SET status = ?, attempts = attempts + 1,
-		last_error = ?, last_status = ?, next_attempt_at = coalesce(?, next_attempt_at),
-		delivered_at = coalesce(?, delivered_at), lease_owner = '', lease_until = NULL
-		WHERE id = ? AND status = 'pending' AND lease_owner = ? AND lease_owner <> ''`,
-		r.Status, r.Error, r.HTTPStatus, next, delivered, id, owner)
-	if err != nil {
-		return wrap(op, err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n > 0 {
-		return wrap(op, err)
-	}
-	return wrap(op, leaseLost(ctx, s.r, "outbox", id, owner))
+	return next, delivered, nil
 }
 
 // ListEvents pages an organization's events newest first (by seq), each

@@ -41,7 +41,13 @@ func webhookTests() []struct {
 		{"ReplayEvent", testReplayEvent},
 		{"ListEvents", testListEvents},
 		{"DeleteSubscriptionJobs", testDeleteSubscriptionJobs},
-		{"ConcurrentClaims", func(t *testing.T, s store.Store) { claimRace(t, []store.Store{s}) }},
+		{"ConcurrentClaims", func(t *testing.T, s store.Store) { claimRace(t, []store.Store{s}, false) }},
+		{"RecordDeliveries", testRecordDeliveries},
+		{"RecordDeliveriesAllOrNothing", testRecordDeliveriesAllOrNothing},
+		{"CompleteDeliveries", testCompleteDeliveries},
+		{"ClaimOutboxRuns", testClaimOutboxRuns},
+		{"FinishOutboxes", testFinishOutboxes},
+		{"ConcurrentRunClaims", func(t *testing.T, s store.Store) { claimRace(t, []store.Store{s}, true) }},
 	}
 }
 
@@ -50,7 +56,8 @@ func webhookTests() []struct {
 // no delivery or outbox job may go to two workers, and each application's
 // events must still go out in order.
 func RunReplicas(t *testing.T, a, b store.Store) {
-	claimRace(t, []store.Store{a, b})
+	t.Run("one-by-one", func(t *testing.T) { claimRace(t, []store.Store{a, b}, false) })
+	t.Run("batches", func(t *testing.T) { claimRace(t, []store.Store{a, b}, true) })
 }
 
 // appByID is the lookup the webhook router needs beside store.Store.
@@ -1081,7 +1088,10 @@ func testDeleteSubscriptionJobs(t *testing.T, s store.Store) {
 // more events: no delivery or job may be claimed twice, and each chain's
 // jobs must be claimed in seq order, each only after every earlier one
 // finished.
-func claimRace(t *testing.T, stores []store.Store) {
+//
+// With runs the workers use the batch forms: CompleteDeliveries, and
+// ClaimOutboxRuns and FinishOutboxes, finishing each run in one go.
+func claimRace(t *testing.T, stores []store.Store, runs bool) {
 	const (
 		workers    = 8
 		producers  = 4
@@ -1091,7 +1101,11 @@ func claimRace(t *testing.T, stores []store.Store) {
 		produced   = 15 // events each producer adds while they run
 	)
 	s := stores[0]
-	o := newOrg(t, s, "a")
+	name := "race"
+	if runs {
+		name = "race-runs"
+	}
+	o := newOrg(t, s, name)
 	app := createApp(t, s, o.ID, "hooked", "")
 	h := createHook(t, s, o.ID, app.ID)
 	sub := createSubscription(t, s, o.ID, when(0))
@@ -1158,21 +1172,34 @@ func claimRace(t *testing.T, stores []store.Store) {
 					t.Error(err)
 					return
 				}
+				var cs []store.Completion
 				for _, d := range ds {
 					mu.Lock()
 					claimed[d.ID]++
 					remaining--
 					mu.Unlock()
-					if err := st.CompleteDelivery(ctx, d.ID, owner, "accepted", "", now, nil); err != nil {
+					if runs {
+						cs = append(cs, store.Completion{ID: d.ID, Verdict: "accepted", At: now})
+					} else if err := st.CompleteDelivery(ctx, d.ID, owner, "accepted", "", now, nil); err != nil {
 						t.Error(err)
 						return
 					}
 				}
-				items, err := st.ClaimOutbox(ctx, owner, now, now.Add(time.Hour), 4)
+				if lost, err := st.CompleteDeliveries(ctx, owner, cs); err != nil || len(lost) > 0 {
+					t.Errorf("CompleteDeliveries: lost %v, %v", lost, err)
+					return
+				}
+				var items []store.OutboxItem
+				if runs {
+					items, err = st.ClaimOutboxRuns(ctx, owner, now, now.Add(time.Hour), 2, 3)
+				} else {
+					items, err = st.ClaimOutbox(ctx, owner, now, now.Add(time.Hour), 4)
+				}
 				if err != nil {
 					t.Error(err)
 					return
 				}
+				var fs []store.OutboxFinish
 				for _, it := range items {
 					c := chainOf(it.Outbox)
 					mu.Lock()
@@ -1187,10 +1214,16 @@ func claimRace(t *testing.T, stores []store.Store) {
 					remaining--
 					mu.Unlock()
 					r := store.OutboxResult{Status: store.OutboxDelivered, HTTPStatus: 200, At: now}
-					if err := st.FinishOutbox(ctx, it.Outbox.ID, owner, r); err != nil {
+					if runs {
+						fs = append(fs, store.OutboxFinish{ID: it.Outbox.ID, Result: r})
+					} else if err := st.FinishOutbox(ctx, it.Outbox.ID, owner, r); err != nil {
 						t.Error(err)
 						return
 					}
+				}
+				if lost, err := st.FinishOutboxes(ctx, owner, fs); err != nil || len(lost) > 0 {
+					t.Errorf("FinishOutboxes: lost %v, %v", lost, err)
+					return
 				}
 				if len(ds) == 0 && len(items) == 0 {
 					time.Sleep(time.Millisecond)
