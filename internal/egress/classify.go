@@ -39,6 +39,7 @@ func Classify(host string, err error) error {
 		dnsErr   *net.DNSError
 		opErr    *net.OpError
 		netErr   net.Error
+		held     *forge.RateLimitedError
 	)
 	reason := ""
 	switch {
@@ -48,6 +49,11 @@ func Classify(host string, err error) error {
 		return orig
 	case errors.As(err, &blocked), errors.As(err, &insecure):
 		return orig
+	case errors.As(err, &held):
+		// gitaccess held the request back itself, the token's budget being
+		// nearly spent (internal/forge/ratelimit): a throttle, not a
+		// failure to reach the host.
+		return held
 	case errors.As(err, &tooLarge):
 		return &forge.UnreachableError{Host: host, Reason: "the answer was larger than gitaccess accepts (" + tooLarge.Error() + ")", Err: err}
 	case errors.As(err, &unknown):

@@ -100,6 +100,10 @@ type Endpoint struct {
 type Credential struct {
 	Endpoint Endpoint
 	Token    secret.Value
+	// TokenID is the saved token's id, empty for a value not saved yet.
+	// Adapters hand it to their WrapTransport, which keeps each saved
+	// token's rate limit.
+	TokenID string
 }
 
 // CheckStatus is the verdict on one use.
@@ -187,4 +191,21 @@ type Forge interface {
 	Browser
 	Hooks
 	Webhooks
+}
+
+// Rotator is what a provider that can rotate a token through its own API
+// offers (GitLab's rotate endpoints): the provider revokes the old value
+// at once and returns a new one. Optional: adapters without such an API
+// do not implement it.
+type Rotator interface {
+	// Rotate exchanges cred's token for a new value, valid until
+	// expiresAt when given (the provider's default otherwise), and
+	// returns the new value and the expiry the provider set.
+	Rotate(ctx context.Context, cred Credential, expiresAt *time.Time) (Rotated, error)
+}
+
+// Rotated is a provider-issued replacement value.
+type Rotated struct {
+	Value     secret.Value
+	ExpiresAt *time.Time
 }

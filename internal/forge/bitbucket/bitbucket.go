@@ -32,6 +32,14 @@ type Forge struct {
 	policy egress.Policy
 	logger *slog.Logger
 	now    func() time.Time
+	wrap   forge.WrapTransport
+}
+
+// WithTransport installs w on every client the adapter builds (the
+// server's rate-limit tracker). Call it before the adapter is used.
+func (f *Forge) WithTransport(w forge.WrapTransport) *Forge {
+	f.wrap = w
+	return f
 }
 
 var _ forge.Forge = (*Forge)(nil)
@@ -140,6 +148,7 @@ func (f *Forge) Inspect(ctx context.Context, cred forge.Credential, uses []forge
 	if err != nil {
 		return forge.Report{}, err
 	}
+	c.HTTP.Transport = f.wrap.Wrap(forge.Bitbucket, cred, c.HTTP.Transport)
 
 	ws := ep.Workspace
 	var (
@@ -150,7 +159,7 @@ func (f *Forge) Inspect(ctx context.Context, cred forge.Credential, uses []forge
 	a, err := c.do(ctx, http.MethodGet, c.endpoint(url.Values{"pagelen": {"1"}}, "repositories", ws), nil)
 	switch {
 	case err == nil:
-		header = a.header
+		header = a.Header
 		var p page[repository]
 		if err := c.decode(a, "the repository list", &p); err != nil {
 			return forge.Report{}, err
@@ -225,7 +234,7 @@ func (f *Forge) Inspect(ctx context.Context, cred forge.Credential, uses []forge
 			rep.Notes = append(rep.Notes, "Bitbucket reports this token has used more than four fifths of its hourly requests.")
 		}
 	}
-	rep.Requests = c.requests
+	rep.Requests = c.Requests
 
 	f.logger.InfoContext(ctx, "bitbucket token inspected", "workspace", ws, "kind", rep.Kind,
 		"identity", rep.Identity, "missing", rep.Missing(uses), "requests", rep.Requests)
@@ -314,7 +323,7 @@ func holds(granted []string) map[string]bool {
 }
 
 func check(u forge.Use, kind forge.TokenKind, granted []string, known bool) forge.UseCheck {
-	c := forge.UseCheck{Use: u, Status: forge.CheckOK}
+	c := forge.UseCheck{Use: u}
 	have := holds(granted)
 	for _, n := range needsFor(u) {
 		c.Needs = append(c.Needs, n.label)
@@ -327,16 +336,21 @@ func check(u forge.Use, kind forge.TokenKind, granted []string, known bool) forg
 			c.Missing = append(c.Missing, n.label)
 		}
 	}
-	switch {
-	case len(c.Missing) > 0:
-		c.Status = forge.CheckMissing
-		c.Detail = fmt.Sprintf("Bitbucket access tokens cannot be edited: create a new one in %s with %s, and replace this token.",
-			settingsPage(kind), strings.Join(c.Missing, " and "))
-	case len(c.Unknown) > 0:
-		c.Status = forge.CheckUnknown
+	c.Status = c.Verdict()
+	switch c.Status {
+	case forge.CheckMissing:
+		c.Detail = recreate(kind, strings.Join(c.Missing, " and ")) + "."
+	case forge.CheckUnknown:
 		c.Detail = "Bitbucket did not report this token's scopes, so gitaccess cannot tell whether it has " + strings.Join(c.Unknown, " and ") + "."
 	}
 	return c
+}
+
+// recreate says how to get a token with the permissions needs: access
+// tokens cannot be edited, so a new one is made where the token's kind is
+// managed.
+func recreate(kind forge.TokenKind, needs string) string {
+	return fmt.Sprintf("Bitbucket access tokens cannot be edited: create a new one in %s with %s, and replace this token", settingsPage(kind), needs)
 }
 
 func settingsPage(kind forge.TokenKind) string {

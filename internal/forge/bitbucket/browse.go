@@ -35,6 +35,7 @@ func (f *Forge) browser(cred forge.Credential) (*client, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	c.HTTP.Transport = f.wrap.Wrap(forge.Bitbucket, cred, c.HTTP.Transport)
 	return c, ep.Workspace, nil
 }
 
@@ -67,7 +68,7 @@ func (f *Forge) ListRepos(ctx context.Context, cred forge.Credential, search str
 		}
 	}
 	f.logger.DebugContext(ctx, "bitbucket repositories listed", "workspace", ws, "filtered", bbql != "",
-		"repositories", len(out), "requests", c.requests)
+		"repositories", len(out), "requests", c.Requests)
 	return out, nil
 }
 
@@ -191,7 +192,7 @@ func (f *Forge) ReadFile(ctx context.Context, cred forge.Credential, fullName, f
 	case isListing(a):
 		return nil, &forge.InvalidInputError{Field: "path", Reason: fmt.Sprintf("%s is a directory, not a file; give the path of a file", strings.TrimPrefix(what, "file "))}
 	}
-	return a.body, nil
+	return a.Body, nil
 }
 
 // repository GETs one repository, refusals mapped.
@@ -225,15 +226,43 @@ func (c *client) branch(ctx context.Context, ws, slug, name string) (branch, err
 
 // refusal names the resource a 404 was about, and a 403 that is not about
 // a missing scope (Bitbucket's 403 for a private repository the caller
-// cannot read). A 403 for a missing scope stays a *forge.ProviderError
-// whose message names the scope as Bitbucket does ("(required:
-// repository)"); other errors pass through as providerError sorts them.
+// cannot read). A 403 for a missing scope is a *forge.PermissionError
+// naming the scope (see missingScope); other errors pass through as
+// providerError sorts them.
 func (c *client) refusal(err error, resource string) error {
 	var se *statusError
-	if errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusForbidden && len(se.Required) == 0) {
-		return &forge.NotFoundError{Provider: forge.Bitbucket, Host: c.host, Resource: resource, Status: se.Status, Message: se.Message}
+	switch {
+	case errors.As(err, &se) && se.ScopeRefusal():
+		return c.missingScope(err, "read", resource)
+	case errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusForbidden):
+		return &forge.NotFoundError{Provider: forge.Bitbucket, Host: c.Host, Resource: resource, Status: se.Status, Message: se.Message}
 	}
 	return c.providerError(err)
+}
+
+// missingScope turns a 403 whose body lists required scopes ({"type":
+// "error", "error": {"message": "Your credentials lack one or more
+// required privilege scopes.", "detail": {"granted": [...], "required":
+// [...]}}}) into a *forge.PermissionError refusing action on resource.
+// Needs names each scope as the access-token screen and gitaccess's
+// inspection reports do ("Webhooks: Read and write (webhook)"), and Fix
+// says where to make a token that has it: access tokens cannot be edited,
+// and the settings page depends on the token's kind, which Bitbucket
+// names in X-Credential-Type even on a refusal. Any other error is
+// returned as it is.
+func (c *client) missingScope(err error, action, resource string) error {
+	var se *statusError
+	if !errors.As(err, &se) || !se.ScopeRefusal() {
+		return err
+	}
+	labels := make([]string, 0, len(se.Required))
+	for _, s := range se.Required {
+		labels = append(labels, scopeLabel(s))
+	}
+	needs := strings.Join(labels, " and ")
+	kind := kindOf(strings.TrimSpace(se.Header.Get("X-Credential-Type")))
+	return &forge.PermissionError{Provider: forge.Bitbucket, Host: c.Host, Action: action, Repo: resource, Status: se.Status,
+		Needs: needs, Message: se.Message, Fix: "the token lacks " + needs + "; " + recreate(kind, needs)}
 }
 
 // toRepo maps a Bitbucket repository. Its https clone link names the
@@ -289,10 +318,10 @@ func segments(field, s string) ([]string, error) {
 // attachment (API reference, "Get file or directory contents"), so a JSON
 // file that happens to look like a listing is still read as a file.
 func isListing(a *answer) bool {
-	if d, _, err := mime.ParseMediaType(a.header.Get("Content-Disposition")); err == nil && d == "attachment" {
+	if d, _, err := mime.ParseMediaType(a.Header.Get("Content-Disposition")); err == nil && d == "attachment" {
 		return false
 	}
-	if mt, _, err := mime.ParseMediaType(a.header.Get("Content-Type")); err != nil || mt != "application/json" {
+	if mt, _, err := mime.ParseMediaType(a.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return false
 	}
 	var p struct {
@@ -301,7 +330,7 @@ func isListing(a *answer) bool {
 			Type string `json:"type"`
 		} `json:"values"`
 	}
-	if json.Unmarshal(a.body, &p) != nil || p.Pagelen == nil || p.Values == nil {
+	if json.Unmarshal(a.Body, &p) != nil || p.Pagelen == nil || p.Values == nil {
 		return false
 	}
 	for _, v := range *p.Values {

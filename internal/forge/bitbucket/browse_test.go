@@ -219,9 +219,18 @@ func TestBrowseErrorsAsInspect(t *testing.T) {
 
 	_, err := h.f.GetRepo(ctx, h.cred(t, "acme", hooks), "acme/app")
 	h.noLeak(t, hooks, err)
-	var pe *forge.ProviderError
-	if !errors.As(err, &pe) || pe.Status != 403 || !strings.Contains(err.Error(), "(required: repository)") {
-		t.Errorf("missing scope: %v, want a 403 ProviderError naming the repository scope", err)
+	var perm *forge.PermissionError
+	if !errors.As(err, &perm) || perm.Status != 403 || perm.Needs != "Repositories: Read (repository)" || perm.Repo != "acme/app" ||
+		!strings.Contains(perm.Fix, "Workspace settings > Access tokens") || !strings.Contains(err.Error(), "(required: repository)") {
+		t.Errorf("missing scope: %v, want a 403 PermissionError naming the repository scope and the workspace token page", err)
+	}
+	// A 403 that lists no scope (Bitbucket's answer for a private
+	// repository the caller cannot read) stays a NotFoundError.
+	h.bb.FailNext(http.StatusForbidden, nil)
+	_, err = h.f.GetRepo(ctx, cred, "acme/app")
+	var nf *forge.NotFoundError
+	if !errors.As(err, &nf) || nf.Status != 403 || errors.As(err, &perm) {
+		t.Errorf("403 without scopes: %v (%T), want a NotFoundError", err, err)
 	}
 
 	h.bb.FailNext(http.StatusTooManyRequests, http.Header{"Retry-After": {"60"}})
@@ -234,6 +243,7 @@ func TestBrowseErrorsAsInspect(t *testing.T) {
 
 	h.bb.FailNext(http.StatusBadGateway, nil)
 	_, err = h.f.ListBranches(ctx, cred, "acme/app")
+	var pe *forge.ProviderError
 	if !errors.As(err, &pe) || pe.Status != 502 {
 		t.Errorf("502: %v, want ProviderError 502", err)
 	}

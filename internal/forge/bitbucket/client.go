@@ -3,7 +3,6 @@ package bitbucket
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,26 +14,27 @@ import (
 
 	"github.com/gitaccess/gitaccess/internal/egress"
 	"github.com/gitaccess/gitaccess/internal/forge"
+	"github.com/gitaccess/gitaccess/internal/forge/restapi"
 	"github.com/gitaccess/gitaccess/internal/secret"
 )
 
-// maxErrorBody bounds how much of an error answer is read for its message.
-const maxErrorBody = 64 << 10
-
 // client speaks to the few Bitbucket Cloud REST endpoints gitaccess needs,
 // as one access token. It is cheap and lives for one operation, so it can
-// count the requests that operation made.
+// count the requests that operation made (Requests).
 type client struct {
-	http  *http.Client
-	base  *url.URL // https://api.bitbucket.org/2.0
-	host  string   // base.Host, for errors
-	token secret.Value
-	log   *slog.Logger
-	now   func() time.Time
+	restapi.Client
+	base *url.URL // https://api.bitbucket.org/2.0
 	// pagelen is asked of every list; 100 is Bitbucket's usual maximum.
-	pagelen  int
-	requests int
+	pagelen int
 }
+
+// answer and statusError are the shared client's; tooLargeError is its
+// *restapi.TooLargeError.
+type (
+	answer        = restapi.Answer
+	statusError   = restapi.StatusError
+	tooLargeError = restapi.TooLargeError
+)
 
 func newClient(policy egress.Policy, ep forge.Endpoint, token secret.Value, log *slog.Logger, now func() time.Time) (*client, error) {
 	base, err := url.Parse(ep.APIURL)
@@ -48,141 +48,42 @@ func newClient(policy egress.Policy, ep forge.Endpoint, token secret.Value, log 
 	if err != nil {
 		return nil, &forge.InvalidInputError{Field: "ca_bundle", Reason: err.Error()}
 	}
-	return &client{http: hc, base: base, host: base.Host, token: token, log: log, now: now, pagelen: 100}, nil
-}
-
-// answer is a successful (2xx) response, body already read.
-type answer struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-// statusError is a refusal callers may branch on (403, 404, other 4xx): its
-// headers still say who the token is and what it holds.
-type statusError struct {
-	Status  int
-	Message string
-	Header  http.Header
-	// Required lists the scopes a 403 says are missing; empty when the
-	// refusal is about the resource, not the token's scopes.
-	Required []string
-}
-
-func (e *statusError) Error() string {
-	return fmt.Sprintf("Bitbucket answered HTTP %d: %s", e.Status, e.Message)
+	return &client{
+		Client: restapi.Client{HTTP: hc, Provider: forge.Bitbucket, Host: base.Host,
+			// Access tokens are Bearer-only (Atlassian, "Using access tokens").
+			Scheme: "Bearer", Token: token, Log: log, Now: now, ReadError: readError},
+		base: base, pagelen: 100,
+	}, nil
 }
 
 // providerError turns a refusal nobody branched on into the forge error.
-func (c *client) providerError(err error) error {
-	var se *statusError
-	if errors.As(err, &se) {
-		return &forge.ProviderError{Provider: forge.Bitbucket, Host: c.host, Status: se.Status, Message: se.Message}
-	}
-	return err
-}
+func (c *client) providerError(err error) error { return c.ProviderError("", err) }
 
 // endpoint joins escaped path segments and a query onto the API root.
 func (c *client) endpoint(query url.Values, segments ...string) string {
-	var b strings.Builder
-	b.WriteString(strings.TrimSuffix(c.base.String(), "/"))
-	for _, s := range segments {
-		b.WriteString("/")
-		b.WriteString(url.PathEscape(s))
-	}
+	u := restapi.JoinPath(c.base.String(), segments...)
 	if len(query) > 0 {
-		b.WriteString("?")
-		b.WriteString(query.Encode())
+		u += "?" + query.Encode()
 	}
-	return b.String()
+	return u
 }
 
 // do sends one JSON request and reads the whole 2xx answer (bounded by the
-// egress policy). Refusals are sorted as send sorts them.
+// egress policy). Refusals are sorted as restapi.Client.Send sorts them.
 func (c *client) do(ctx context.Context, method, rawURL string, body io.Reader) (*answer, error) {
-	resp, err := c.send(ctx, method, rawURL, body, "application/json")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, egress.Classify(c.host, err)
-	}
-	return &answer{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	return c.Do(ctx, method, rawURL, body)
 }
-
-// tooLargeError means a 2xx body was longer than the caller's limit; the
-// caller names what was too large.
-type tooLargeError struct{ limit int64 }
-
-func (e *tooLargeError) Error() string { return fmt.Sprintf("answer larger than %d bytes", e.limit) }
 
 // fetch GETs rawURL accepting any media type and reads at most limit bytes
 // of a 2xx answer; a longer one is a *tooLargeError, never a truncation.
 func (c *client) fetch(ctx context.Context, rawURL string, limit int64) (*answer, error) {
-	resp, err := c.send(ctx, http.MethodGet, rawURL, nil, "*/*")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.ContentLength > limit {
-		return nil, &tooLargeError{limit: limit}
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, egress.Classify(c.host, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, &tooLargeError{limit: limit}
-	}
-	return &answer{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	return c.Fetch(ctx, http.MethodGet, rawURL, nil, "*/*", limit)
 }
 
-// send makes one request and returns a 2xx response for the caller to read
-// and close. Everything else is sorted: transport failures through
-// egress.Classify, 401 into *forge.AuthError, 429 into
-// *forge.RateLimitedError, 5xx into *forge.ProviderError, other non-2xx into
-// *statusError.
-func (c *client) send(ctx context.Context, method, rawURL string, body io.Reader, accept string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, rawURL, body)
-	if err != nil {
-		return nil, fmt.Errorf("bitbucket: building %s %s: %w", method, rawURL, err)
-	}
-	req.Header.Set("Accept", accept)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	// Access tokens are Bearer-only (Atlassian, "Using access tokens").
-	req.Header.Set("Authorization", "Bearer "+c.token.Reveal())
-
-	c.requests++
-	start := time.Now()
-	resp, err := c.http.Do(req)
-	if err != nil {
-		c.log.DebugContext(ctx, "bitbucket request failed", "method", method, "path", req.URL.Path, "error", err)
-		return nil, egress.Classify(c.host, err)
-	}
-	c.log.DebugContext(ctx, "bitbucket request", "method", method, "path", req.URL.Path,
-		"status", resp.StatusCode, "duration", time.Since(start))
-
-	if resp.StatusCode/100 == 2 {
-		return resp, nil
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	msg := c.token.Redact(errorMessage(raw, resp.StatusCode))
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized:
-		return nil, &forge.AuthError{Provider: forge.Bitbucket, Host: c.host, Status: resp.StatusCode, Message: msg}
-	case resp.StatusCode == http.StatusTooManyRequests:
-		// Bitbucket counts a rolling hour and documents no reset header,
-		// so the reset is often unknown (zero).
-		return nil, &forge.RateLimitedError{Provider: forge.Bitbucket, Host: c.host, Reset: forge.RetryAfter(resp.Header, c.now()), Message: msg}
-	case resp.StatusCode >= 500:
-		return nil, &forge.ProviderError{Provider: forge.Bitbucket, Host: c.host, Status: resp.StatusCode, Message: msg}
-	}
-	return nil, &statusError{Status: resp.StatusCode, Message: msg, Header: resp.Header, Required: requiredScopes(raw)}
+// readError reads a refusal: Bitbucket's message, and the scopes a 403
+// says are missing.
+func readError(raw []byte, status int) restapi.Refusal {
+	return restapi.Refusal{Message: errorMessage(raw, status), Required: requiredScopes(raw)}
 }
 
 // errorMessage reads Bitbucket's error envelope,
@@ -238,8 +139,8 @@ func requiredScopes(raw []byte) []string {
 
 // decode unmarshals a 2xx body, naming the endpoint when it cannot.
 func (c *client) decode(a *answer, what string, v any) error {
-	if err := json.Unmarshal(a.body, v); err != nil {
-		return &forge.ProviderError{Provider: forge.Bitbucket, Host: c.host, Message: fmt.Sprintf("%s is not the JSON Bitbucket documents: %v", what, err)}
+	if err := json.Unmarshal(a.Body, v); err != nil {
+		return &forge.ProviderError{Provider: forge.Bitbucket, Host: c.Host, Message: fmt.Sprintf("%s is not the JSON Bitbucket documents: %v", what, err)}
 	}
 	return nil
 }
@@ -271,7 +172,7 @@ func list[T any](ctx context.Context, c *client, what string, limit int, extra u
 			return nil, err
 		}
 		if seen[next] {
-			return nil, &forge.ProviderError{Provider: forge.Bitbucket, Host: c.host, Message: what + ": the next-page link repeats a page already read"}
+			return nil, &forge.ProviderError{Provider: forge.Bitbucket, Host: c.Host, Message: what + ": the next-page link repeats a page already read"}
 		}
 		seen[next] = true
 		a, err := c.do(ctx, http.MethodGet, next, nil)
@@ -299,7 +200,7 @@ func (c *client) checkNext(raw string) error {
 		strings.HasPrefix(u.Path, strings.TrimSuffix(c.base.Path, "/")+"/") && u.User == nil {
 		return nil
 	}
-	return &forge.ProviderError{Provider: forge.Bitbucket, Host: c.host,
+	return &forge.ProviderError{Provider: forge.Bitbucket, Host: c.Host,
 		Message: "a next-page link points outside " + c.base.String() + "; gitaccess did not follow it"}
 }
 

@@ -49,14 +49,14 @@ func TestListFollowsNextLinks(t *testing.T) {
 	if d := cmp.Diff([]string{"acme/app", "acme/lib", "acme/site", "acme/docs", "acme/infra"}, names); d != "" {
 		t.Errorf("repositories across pages (-want +got):\n%s", d)
 	}
-	if c.requests != 3 {
-		t.Errorf("%d requests for 5 repositories in pages of 2, want 3", c.requests)
+	if c.Requests != 3 {
+		t.Errorf("%d requests for 5 repositories in pages of 2, want 3", c.Requests)
 	}
 
 	c = h.client(t, tok)
 	c.pagelen = 2
-	if repos, err := c.repositories(context.Background(), "acme", 3); err != nil || len(repos) != 3 || c.requests != 2 {
-		t.Errorf("limit 3: %d repositories, %d requests, %v; want 3 in 2 requests", len(repos), c.requests, err)
+	if repos, err := c.repositories(context.Background(), "acme", 3); err != nil || len(repos) != 3 || c.Requests != 2 {
+		t.Errorf("limit 3: %d repositories, %d requests, %v; want 3 in 2 requests", len(repos), c.Requests, err)
 	}
 
 	c = h.client(t, tok)

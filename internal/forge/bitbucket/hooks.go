@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 
 	"github.com/gitaccess/gitaccess/internal/forge"
 	"github.com/gitaccess/gitaccess/internal/secret"
@@ -99,7 +98,7 @@ func (f *Forge) EnsureHook(ctx context.Context, cred forge.Credential, fullName 
 		action = "created"
 	}
 	f.logger.InfoContext(ctx, "bitbucket webhook "+action, "repository", ws+"/"+slug, "hook", s.UUID,
-		"duplicates_deleted", max(0, len(mine)-1), "requests", c.requests)
+		"duplicates_deleted", max(0, len(mine)-1), "requests", c.Requests)
 	return toHook(s, 1), nil
 }
 
@@ -191,21 +190,17 @@ func (c *client) deleteHook(ctx context.Context, ws, slug, uid string) error {
 	return err
 }
 
-// hookRefusal sorts a refusal of a hook call. A missing scope keeps
-// Bitbucket's words and names the access-token permission to grant; a 404
-// (or a 403 that is not about scopes) means the token cannot see the
+// hookRefusal sorts a refusal of a hook call. A missing scope is a
+// *forge.PermissionError naming the access-token permission to grant; a
+// 404 (or a 403 that is not about scopes) means the token cannot see the
 // repository. The hook secret is redacted from whatever Bitbucket echoed.
 func (c *client) hookRefusal(err error, ws, slug string, hookSecret secret.Value) error {
-	var se *statusError
-	if errors.As(err, &se) && se.Status == http.StatusForbidden && len(se.Required) > 0 {
-		var labels []string
-		for _, s := range se.Required {
-			labels = append(labels, scopeLabel(s))
-		}
-		return &forge.ProviderError{Provider: forge.Bitbucket, Host: c.host, Status: se.Status,
-			Message: hookSecret.Redact(se.Message) + "; managing webhooks on " + ws + "/" + slug + " needs an access token with " + strings.Join(labels, " and ")}
-	}
+	err = c.missingScope(err, "manage the webhooks of", ws+"/"+slug)
 	err = c.refusal(err, ws+"/"+slug)
+	var perm *forge.PermissionError
+	if errors.As(err, &perm) {
+		perm.Message = hookSecret.Redact(perm.Message)
+	}
 	var pe *forge.ProviderError
 	if errors.As(err, &pe) {
 		pe.Message = hookSecret.Redact(pe.Message)

@@ -265,12 +265,13 @@ func TestHookScopes(t *testing.T) {
 	cases := []struct {
 		name   string
 		scopes []string
+		needs  string
 		want   []string
 	}{
-		{"no webhook scope", []string{"repository", "pullrequest"}, []string{
-			"HTTP 403", "Your credentials lack one or more required privilege scopes. (required: webhook)", "Webhooks: Read and write (webhook)"}},
-		{"no pullrequest scope", []string{"repository", "webhook"}, []string{
-			"HTTP 403", "(required: pullrequest)", "Pull requests: Read (pullrequest)"}},
+		{"no webhook scope", []string{"repository", "pullrequest"}, "Webhooks: Read and write (webhook)", []string{
+			"HTTP 403", "Your credentials lack one or more required privilege scopes. (required: webhook)", "Repository settings > Access tokens"}},
+		{"no pullrequest scope", []string{"repository", "webhook"}, "Pull requests: Read (pullrequest)", []string{
+			"HTTP 403", "(required: pullrequest)"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -278,9 +279,15 @@ func TestHookScopes(t *testing.T) {
 			tok, cred := h.hookToken(t, "scope", tc.scopes...)
 			_, err := h.f.EnsureHook(context.Background(), cred, "acme/app", spec(hookSecret))
 			h.noSecretLeak(t, tok, err)
-			var pe *forge.ProviderError
+			var pe *forge.PermissionError
 			if !errors.As(err, &pe) || pe.Status != http.StatusForbidden {
-				t.Fatalf("EnsureHook: %v (%T), want a 403 *forge.ProviderError", err, err)
+				t.Fatalf("EnsureHook: %v (%T), want a 403 *forge.PermissionError", err, err)
+			}
+			if pe.Provider != forge.Bitbucket || pe.Repo != "acme/app" || pe.Action != "manage the webhooks of" || pe.Needs != tc.needs {
+				t.Errorf("PermissionError = %+v, want Bitbucket refusing to manage the webhooks of acme/app for %q", pe, tc.needs)
+			}
+			if d := cmp.Diff([]string{tc.needs}, pe.MissingPermissions()); d != "" {
+				t.Errorf("missing permissions (-want +got):\n%s", d)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
@@ -300,8 +307,9 @@ func TestHookScopes(t *testing.T) {
 	} {
 		err := call()
 		h.noLeak(t, tok, err)
-		if err == nil || !strings.Contains(err.Error(), "(required: webhook)") {
-			t.Errorf("%s without webhook scope: %v", name, err)
+		var pe *forge.PermissionError
+		if !errors.As(err, &pe) || pe.Needs != "Webhooks: Read and write (webhook)" || !strings.Contains(err.Error(), "(required: webhook)") {
+			t.Errorf("%s without webhook scope: %v, want a *forge.PermissionError naming the webhook scope", name, err)
 		}
 	}
 }

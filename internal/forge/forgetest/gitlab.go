@@ -115,6 +115,8 @@ type glToken struct {
 	revoked  bool
 	created  time.Time
 	lastUsed time.Time
+	// rotatedTo is the value a self-rotation replaced this token with.
+	rotatedTo string
 }
 
 type glGroup struct {
@@ -408,6 +410,8 @@ var (
 	glReadAPI    = []string{"api", "read_api"}
 	glReadFiles  = []string{"api", "read_api", "read_repository"} // lib/api/files.rb
 	glWriteScope = []string{"api"}
+	// glRotateScopes: the self-rotate endpoints take api or self_rotate.
+	glRotateScopes = []string{"api", "self_rotate"}
 )
 
 func (g *GitLab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -468,6 +472,14 @@ func (g *GitLab) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case glMatch(seg, "personal_access_tokens", "self"):
 		if !route(http.MethodGet, 2, glAnyScope, g.tokenSelf) {
+			glError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
+		}
+	case glMatch(seg, "personal_access_tokens", "self", "rotate"):
+		if !route(http.MethodPost, 3, glRotateScopes, g.rotateSelf) {
+			glError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
+		}
+	case len(seg) == 5 && (seg[0] == "groups" || seg[0] == "projects") && seg[2] == "access_tokens" && seg[3] == "self" && seg[4] == "rotate":
+		if !route(http.MethodPost, 5, glRotateScopes, g.rotateSelf) {
 			glError(w, http.StatusMethodNotAllowed, "405 Not Allowed")
 		}
 	case glMatch(seg, "personal_access_tokens", "self", "associations"):
@@ -1433,4 +1445,69 @@ func (g *GitLab) RemoveHook(project string, id int) bool {
 	n := len(p.hooks)
 	p.hooks = slices.DeleteFunc(p.hooks, func(h *glHook) bool { return h.ID == id })
 	return len(p.hooks) < n
+}
+
+// RotatedValue is the value the self-rotation of old issued; ok is false
+// when old was never rotated.
+func (g *GitLab) RotatedValue(old string) (string, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	t, ok := g.tokens[old]
+	if !ok || t.rotatedTo == "" {
+		return "", false
+	}
+	return t.rotatedTo, true
+}
+
+// rotateSelf is POST /personal_access_tokens/self/rotate and
+// /{groups,projects}/:id/access_tokens/self/rotate (PersonalAccessTokens::
+// RotateService): the token is revoked and a new one with its name,
+// scopes and user is issued, expiring at expires_at or in one week. A
+// group or project path must name the token's own group or project.
+func (g *GitLab) rotateSelf(w http.ResponseWriter, r *http.Request, t *glToken, seg []string) {
+	in, ok := glReadParams(w, r)
+	if !ok {
+		return
+	}
+	level := 0
+	if len(seg) == 5 {
+		kind := strings.TrimSuffix(seg[0], "s")
+		want := glBotName("", kind, glAtoi(seg[1]), 0)
+		if t.kind != kind || !strings.HasPrefix(t.user.username, want[:strings.Index(want, "_bot_")+len("_bot")]) {
+			glMessage(w, http.StatusNotFound, "404 Not Found")
+			return
+		}
+		level = t.user.groups[glAtoi(seg[1])]
+		if kind == "project" {
+			level = t.user.projects[glAtoi(seg[1])]
+		}
+	}
+	expires := time.Now().UTC().AddDate(0, 0, 7).Format(time.DateOnly)
+	if in.has("expires_at") {
+		d, err := time.Parse(time.DateOnly, in.str("expires_at"))
+		if err != nil {
+			glError(w, http.StatusBadRequest, "expires_at is invalid")
+			return
+		}
+		expires = d.Format(time.DateOnly)
+	}
+	nt := &glToken{id: g.newID(), name: t.name, kind: t.kind, scopes: slices.Clone(t.scopes), expires: expires, user: t.user, created: time.Now()}
+	value := fmt.Sprintf("glpat-rotated%014d", nt.id)
+	g.tokens[value] = nt
+	t.revoked, t.rotatedTo = true, value
+	body := map[string]any{
+		"id": nt.id, "name": nt.name, "revoked": false, "created_at": glTime(nt.created), "description": "",
+		"scopes": slices.Clone(nt.scopes), "user_id": nt.user.id, "last_used_at": nil, "active": true,
+		"expires_at": nt.expires, "token": value,
+	}
+	if len(seg) == 5 {
+		body["access_level"] = level
+	}
+	// Grape answers a POST 201 unless the endpoint says otherwise.
+	glJSON(w, http.StatusCreated, body)
+}
+
+func glAtoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }

@@ -400,7 +400,10 @@ func TestGitLabContract(t *testing.T) {
 	gl.AddToken("tok-group", forgetest.GitLabToken{Kind: "group", Scopes: []string{"api"}, AccessLevel: 40,
 		ExpiresAt: "2099-01-31", Projects: []string{"acme/web"}})
 	gl.SetBranch("acme/web", "feature", "0123456789abcdef0123456789abcdef01234567")
+	gl.AddToken("tok-rotate", forgetest.GitLabToken{Scopes: []string{"api"}, AccessLevel: 40, Projects: []string{"acme/web"}})
+	gl.AddToken("tok-group-rotate", forgetest.GitLabToken{Kind: "group", Scopes: []string{"self_rotate"}, AccessLevel: 40, Projects: []string{"acme/web"}})
 	c := newGLClient(t, gl)
+	groupID := fmt.Sprint(c.get("personal_access_tokens/self/associations", "tok-group").json(t).(map[string]any)["groups"].([]any)[0].(map[string]any)["id"])
 
 	created := c.do(http.MethodPost, glAPI+"projects/acme%2Fweb/hooks", "PRIVATE-TOKEN", "tok-group", map[string]any{
 		"url": "https://ci.example/hooks/1", "token": "s", "push_events": true,
@@ -445,6 +448,11 @@ func TestGitLabContract(t *testing.T) {
 		{"GET /projects/:id/hooks", c.get("projects/acme%2Fweb/hooks", "tok-group").json(t), []any{hook}, false},
 		{"GET /projects/:id/hooks/:hook_id", c.get(hookPath, "tok-group").json(t), hook, false},
 		{"PUT /projects/:id/hooks/:hook_id", edited.json(t), hook, false},
+		{"POST /personal_access_tokens/self/rotate", c.do(http.MethodPost, glAPI+"personal_access_tokens/self/rotate", "PRIVATE-TOKEN", "tok-rotate", nil).json(t),
+			glExample(t, "personal_access_tokens.rotate.docs-example.json"), false},
+		// A group token's answer adds its access_level: a superset.
+		{"POST /groups/:id/access_tokens/self/rotate", c.do(http.MethodPost, glAPI+"groups/"+groupID+"/access_tokens/self/rotate", "PRIVATE-TOKEN", "tok-group-rotate", nil).json(t),
+			glExample(t, "personal_access_tokens.rotate.docs-example.json"), true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.endpoint, func(t *testing.T) {

@@ -106,12 +106,28 @@ func (b *browse) fail(what, resource string, err error) error {
 		if len(se.Errors) == 0 {
 			resource = b.full()
 		}
-		return &forge.NotFoundError{Provider: Provider, Host: b.c.host, Resource: resource, Status: se.Status, Message: se.Message}
-	case se.scopeRefusal():
-		return &forge.ProviderError{Provider: Provider, Host: b.c.host, Status: se.Status,
-			Message: fmt.Sprintf("%s: the token lacks %s (Gitea: %s)", what, strings.Join(se.Required, ", "), se.Message)}
+		return &forge.NotFoundError{Provider: Provider, Host: b.c.Host, Resource: resource, Status: se.Status, Message: se.Message}
+	case se.ScopeRefusal():
+		if resource == "" {
+			return b.c.missingScope(se, "list the repositories of", "the token's user")
+		}
+		return b.c.missingScope(se, "read", resource)
 	}
 	return b.c.providerError(what, err)
+}
+
+// missingScope turns a scope 403, Gitea's "token does not have at least
+// one of required scope(s): [write:repository]" (routers/api/v1/api.go
+// tokenRequiresScopes), into a *forge.PermissionError refusing action on
+// resource. Needs is the scope in Gitea's words; any one of several named
+// would do. Gitea cannot change a token's scopes, so Fix says to create a
+// token that has it.
+func (c *client) missingScope(se *statusError, action, resource string) *forge.PermissionError {
+	needs := strings.Join(se.Required, " or ")
+	return &forge.PermissionError{Provider: Provider, Host: c.Host, Action: action, Repo: resource, Status: se.Status,
+		Needs: needs, Message: se.Message,
+		Fix: "the token lacks the " + needs + " scope; Gitea cannot add a scope to a token, so generate a new one with " + needs +
+			" in Settings > Applications (of the token's user) and replace this one"}
 }
 
 // ListRepos lists the repositories the token's user owns, collaborates on
@@ -138,7 +154,7 @@ func (f *Forge) ListRepos(ctx context.Context, cred forge.Credential, search str
 			out = append(out, repoOf(r))
 		}
 	}
-	f.logger.DebugContext(ctx, "gitea repositories listed", "host", b.c.host, "count", len(out), "requests", b.c.requests)
+	f.logger.DebugContext(ctx, "gitea repositories listed", "host", b.c.Host, "count", len(out), "requests", b.c.Requests)
 	return out, nil
 }
 
@@ -175,7 +191,7 @@ func (f *Forge) ListBranches(ctx context.Context, cred forge.Credential, fullNam
 	for _, br := range list {
 		out = append(out, branchOf(br))
 	}
-	f.logger.DebugContext(ctx, "gitea branches listed", "host", b.c.host, "repository", b.full(), "count", len(out), "requests", b.c.requests)
+	f.logger.DebugContext(ctx, "gitea branches listed", "host", b.c.Host, "repository", b.full(), "count", len(out), "requests", b.c.Requests)
 	return out, nil
 }
 
@@ -241,9 +257,9 @@ func (f *Forge) ReadFile(ctx context.Context, cred forge.Credential, fullName, p
 		if errors.As(err, &se) && se.Status == http.StatusNotFound && len(se.Errors) == 0 {
 			// Gitea's raw route answers a bare 404 for a missing file or
 			// ref as for a missing repository; name the file.
-			return nil, &forge.NotFoundError{Provider: Provider, Host: b.c.host, Resource: resource, Status: se.Status, Message: se.Message}
+			return nil, &forge.NotFoundError{Provider: Provider, Host: b.c.Host, Resource: resource, Status: se.Status, Message: se.Message}
 		}
 		return nil, b.fail("GET "+apiPath+"/repos/"+b.full()+"/raw/"+file, resource, err)
 	}
-	return a.body, nil
+	return a.Body, nil
 }

@@ -132,9 +132,10 @@ func TestListReposScopeErrors(t *testing.T) {
 		}
 	}
 	_, err := e.f.ListRepos(t.Context(), cred(tokIssues), "")
-	var pe *forge.ProviderError
-	if !errors.As(err, &pe) || pe.Status != http.StatusForbidden {
-		t.Errorf("scope refusal: %#v, want a ProviderError 403", err)
+	var pe *forge.PermissionError
+	if !errors.As(err, &pe) || pe.Status != http.StatusForbidden || pe.Needs != "read:repository" || pe.Provider != forge.Gitea ||
+		!strings.Contains(pe.Fix, "Settings > Applications") {
+		t.Errorf("scope refusal: %#v, want a PermissionError 403 needing read:repository", err)
 	}
 }
 
@@ -262,8 +263,8 @@ func TestReadFile(t *testing.T) {
 		}
 	}
 	_, err = e.f.ReadFile(t.Context(), cred(tokIssues), "acme/web", "Dockerfile", "")
-	var pe *forge.ProviderError
-	if !errors.As(err, &pe) || pe.Status != 403 || !strings.Contains(pe.Message, "read:repository") {
-		t.Errorf("without read:repository: %v", err)
+	var pe *forge.PermissionError
+	if !errors.As(err, &pe) || pe.Status != 403 || pe.Needs != "read:repository" || pe.Repo != "file Dockerfile of acme/web" {
+		t.Errorf("without read:repository: %#v, want a PermissionError needing read:repository", err)
 	}
 }

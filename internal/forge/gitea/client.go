@@ -4,25 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/gitaccess/gitaccess/internal/egress"
 	"github.com/gitaccess/gitaccess/internal/forge"
-	"github.com/gitaccess/gitaccess/internal/secret"
+	"github.com/gitaccess/gitaccess/internal/forge/restapi"
 )
 
 const (
-	// maxErrorBody bounds how much of a refusal is read for its message.
-	maxErrorBody = 64 << 10
 	// pageLimit is asked of every list: Gitea's default MAX_RESPONSE_ITEMS
 	// (50). A server configured lower answers fewer; its Link and
 	// X-Total-Count headers still say whether more remain.
@@ -33,18 +27,20 @@ const (
 )
 
 // client speaks to one Gitea API root as one access token. It lives for one
-// operation, so it can count the requests that operation made.
+// operation, so it can count the requests that operation made (Requests).
+// Scrub holds other secrets a refusal must not echo (a hook secret).
 type client struct {
-	http  *http.Client
-	base  string // https://host[/sub]/api/v1, no trailing slash
-	host  string // for errors
-	token secret.Value
-	// scrub are other secrets a refusal must not echo (a hook secret).
-	scrub    []secret.Value
-	log      *slog.Logger
-	now      func() time.Time
-	requests int
+	restapi.Client
+	base string // https://host[/sub]/api/v1, no trailing slash
 }
+
+// answer and statusError are the shared client's; tooLargeError is its
+// *restapi.TooLargeError.
+type (
+	answer        = restapi.Answer
+	statusError   = restapi.StatusError
+	tooLargeError = restapi.TooLargeError
+)
 
 // connect builds a client for a credential: it resolves the endpoint again
 // (there is no default Gitea, so a credential without a URL is refused),
@@ -73,21 +69,15 @@ func (f *Forge) connect(cred forge.Credential) (*client, error) {
 	if err != nil {
 		return nil, &forge.InvalidInputError{Field: "ca_file", Reason: err.Error()}
 	}
-	return &client{http: hc, base: ep.APIURL, host: u.Host, token: cred.Token, log: f.logger, now: f.now}, nil
+	hc.Transport = f.wrap.Wrap(forge.Gitea, cred, hc.Transport)
+	// The token goes in the Authorization header only, as "token <value>"
+	// (Gitea's AuthorizationHeaderToken security definition).
+	return &client{Client: restapi.Client{HTTP: hc, Provider: Provider, Host: u.Host, Scheme: "token", Token: cred.Token,
+		Log: f.logger, Now: f.now, ReadError: readError}, base: ep.APIURL}, nil
 }
 
-// path joins escaped segments onto the API root. Each segment is escaped on
-// its own, so a branch or file name can neither leave its route nor add a
-// query.
-func (c *client) path(segments ...string) string {
-	var b strings.Builder
-	b.WriteString(c.base)
-	for _, s := range segments {
-		b.WriteByte('/')
-		b.WriteString(url.PathEscape(s))
-	}
-	return b.String()
-}
+// path joins escaped segments onto the API root.
+func (c *client) path(segments ...string) string { return restapi.JoinPath(c.base, segments...) }
 
 // subPath escapes a slash-separated name (a branch or a file path) segment
 // by segment, keeping its slashes: Gitea routes /branches/* and /raw/* take
@@ -100,39 +90,6 @@ func subPath(name string) string {
 	return strings.Join(parts, "/")
 }
 
-// answer is a successful (2xx) response, body already read.
-type answer struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-// statusError is a refusal callers branch on (403, 404, 422, other 4xx).
-type statusError struct {
-	Status int
-	// Message is Gitea's words, trimmed and scrubbed of the token.
-	Message string
-	// Errors is Gitea's "errors" list on a 404 ("branch does not exist
-	// [name: x]"); empty when the route itself found nothing.
-	Errors []string
-	// Required lists the scopes a 403 says the token lacks.
-	Required []string
-}
-
-func (e *statusError) Error() string {
-	return fmt.Sprintf("Gitea answered HTTP %d: %s", e.Status, e.Message)
-}
-
-// scopeRefusal reports a 403 for a scope the token lacks.
-func (e *statusError) scopeRefusal() bool {
-	return e.Status == http.StatusForbidden && len(e.Required) > 0
-}
-
-// tooLargeError means a 2xx body was longer than the caller's limit.
-type tooLargeError struct{ limit int64 }
-
-func (e *tooLargeError) Error() string { return fmt.Sprintf("answer larger than %d bytes", e.limit) }
-
 // do sends one request with an optional JSON body and reads the whole 2xx
 // answer (bounded by the egress policy).
 func (c *client) do(ctx context.Context, method, rawURL string, body any) (*answer, error) {
@@ -141,37 +98,8 @@ func (c *client) do(ctx context.Context, method, rawURL string, body any) (*answ
 
 // fetch sends one request and reads a 2xx answer; with limit >= 0 a longer
 // answer is a *tooLargeError, never a truncation. Everything else is sorted
-// by send.
+// by restapi.Client.Send.
 func (c *client) fetch(ctx context.Context, method, rawURL string, body any, accept string, limit int64) (*answer, error) {
-	resp, err := c.send(ctx, method, rawURL, body, accept)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	r := io.Reader(resp.Body)
-	if limit >= 0 {
-		if resp.ContentLength > limit {
-			return nil, &tooLargeError{limit: limit}
-		}
-		r = io.LimitReader(resp.Body, limit+1)
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return nil, egress.Classify(c.host, err)
-	}
-	if limit >= 0 && int64(len(b)) > limit {
-		return nil, &tooLargeError{limit: limit}
-	}
-	return &answer{status: resp.StatusCode, header: resp.Header, body: b}, nil
-}
-
-// send makes one request and returns a 2xx response for the caller to read
-// and close. Transport failures go through egress.Classify; 401 is a
-// *forge.AuthError, 429 a *forge.RateLimitedError, 5xx a
-// *forge.ProviderError, any other non-2xx a *statusError. The token goes in
-// the Authorization header only, as "token <value>" (Gitea's
-// AuthorizationHeaderToken security definition), never in the URL.
-func (c *client) send(ctx context.Context, method, rawURL string, body any, accept string) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -180,50 +108,19 @@ func (c *client) send(ctx context.Context, method, rawURL string, body any, acce
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, rawURL, rd)
-	if err != nil {
-		return nil, fmt.Errorf("gitea: building %s %s: %w", method, c.host, err)
-	}
-	req.Header.Set("Accept", accept)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Authorization", "token "+c.token.Reveal())
+	return c.Fetch(ctx, method, rawURL, rd, accept, limit)
+}
 
-	c.requests++
-	start := time.Now()
-	resp, err := c.http.Do(req)
-	if err != nil {
-		c.log.DebugContext(ctx, "gitea request failed", "method", method, "path", req.URL.Path, "error", err)
-		return nil, egress.Classify(c.host, err)
+// readError reads a refusal: Gitea's words, its "errors" list on a 404
+// ("branch does not exist [name: x]"; empty when the route itself found
+// nothing), and on a 403 the scopes it says the token lacks.
+func readError(raw []byte, status int) restapi.Refusal {
+	msg, errs := errorMessage(raw, status)
+	r := restapi.Refusal{Message: msg, Errors: errs}
+	if status == http.StatusForbidden {
+		r.Required = requiredScopes(msg)
 	}
-	c.log.DebugContext(ctx, "gitea request", "method", method, "path", req.URL.Path,
-		"status", resp.StatusCode, "duration", time.Since(start))
-	if resp.StatusCode/100 == 2 {
-		return resp, nil
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	msg, errs := errorMessage(raw, resp.StatusCode)
-	for _, v := range append([]secret.Value{c.token}, c.scrub...) {
-		msg = v.Redact(msg)
-		for i := range errs {
-			errs[i] = v.Redact(errs[i])
-		}
-	}
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized:
-		return nil, &forge.AuthError{Provider: Provider, Host: c.host, Status: resp.StatusCode, Message: msg}
-	case resp.StatusCode == http.StatusTooManyRequests:
-		return nil, &forge.RateLimitedError{Provider: Provider, Host: c.host, Reset: forge.RetryAfter(resp.Header, c.now()), Message: msg}
-	case resp.StatusCode >= 500:
-		return nil, &forge.ProviderError{Provider: Provider, Host: c.host, Status: resp.StatusCode, Message: msg}
-	}
-	se := &statusError{Status: resp.StatusCode, Message: msg, Errors: errs}
-	if resp.StatusCode == http.StatusForbidden {
-		se.Required = requiredScopes(msg)
-	}
-	return nil, se
+	return r
 }
 
 // apiError is Gitea's error body (services/context/api.go APIError, and
@@ -286,8 +183,8 @@ func requiredScopes(msg string) []string {
 // decode unmarshals a 2xx body, naming the request when it cannot: an HTML
 // page here means the URL is not Gitea's root.
 func (c *client) decode(a *answer, what string, v any) error {
-	if err := json.Unmarshal(a.body, v); err != nil {
-		return &forge.ProviderError{Provider: Provider, Host: c.host,
+	if err := json.Unmarshal(a.Body, v); err != nil {
+		return &forge.ProviderError{Provider: Provider, Host: c.Host,
 			Message: what + " did not answer Gitea API JSON; check that the URL is the address of Gitea or Forgejo itself"}
 	}
 	return nil
@@ -314,11 +211,11 @@ func list[T any](ctx context.Context, c *client, what, rawPath string) ([]T, err
 			return nil, err
 		}
 		out = append(out, items...)
-		if len(items) == 0 || !morePages(a.header, len(out)) {
+		if len(items) == 0 || !morePages(a.Header, len(out)) {
 			return out, nil
 		}
 		if page == maxPages {
-			return nil, &forge.ProviderError{Provider: Provider, Host: c.host,
+			return nil, &forge.ProviderError{Provider: Provider, Host: c.Host,
 				Message: fmt.Sprintf("%s: still more after %d pages; gitaccess stops there", what, maxPages)}
 		}
 	}
@@ -328,7 +225,7 @@ func list[T any](ctx context.Context, c *client, what, rawPath string) ([]T, err
 func morePages(h http.Header, seen int) bool {
 	if links := h.Values("Link"); len(links) > 0 {
 		for _, l := range links {
-			if hasRel(l, "next") {
+			if restapi.HasRel(l, "next") {
 				return true
 			}
 		}
@@ -340,28 +237,5 @@ func morePages(h http.Header, seen int) bool {
 	return false
 }
 
-// hasRel reports whether a Link header value names relation rel.
-func hasRel(link, rel string) bool {
-	for _, part := range strings.Split(link, ",") {
-		for _, param := range strings.Split(part, ";")[1:] {
-			k, v, ok := strings.Cut(strings.TrimSpace(param), "=")
-			if ok && strings.EqualFold(strings.TrimSpace(k), "rel") {
-				for _, r := range strings.Fields(strings.Trim(strings.TrimSpace(v), `"`)) {
-					if strings.EqualFold(r, rel) {
-						return true
-					}
-				}
-			}
-		}
-	}
-	return false
-}
-
 // providerError turns a refusal nobody branched on into the forge error.
-func (c *client) providerError(what string, err error) error {
-	var se *statusError
-	if errors.As(err, &se) {
-		return &forge.ProviderError{Provider: Provider, Host: c.host, Status: se.Status, Message: what + ": " + se.Message}
-	}
-	return err
-}
+func (c *client) providerError(what string, err error) error { return c.ProviderError(what, err) }

@@ -40,6 +40,14 @@ type Forge struct {
 	policy egress.Policy
 	logger *slog.Logger
 	now    func() time.Time
+	wrap   forge.WrapTransport
+}
+
+// WithTransport installs w on every client the adapter builds (the
+// server's rate-limit tracker). Call it before the adapter is used.
+func (f *Forge) WithTransport(w forge.WrapTransport) *Forge {
+	f.wrap = w
+	return f
 }
 
 var (

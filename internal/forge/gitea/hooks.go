@@ -91,16 +91,20 @@ func hookOf(h hook) forge.Hook {
 
 // hooksFail maps a failed hook request: only repository admins may manage
 // hooks (reqAdmin), the administrator may disable webhooks
-// (reqWebhooksEnabled), and a scope 403 names write:repository.
+// (reqWebhooksEnabled), and a scope 403 (write:repository) is a
+// *forge.PermissionError. A role refusal stays a *forge.ProviderError, but
+// names the role.
 func (b *browse) hooksFail(what string, err error) error {
 	var se *statusError
 	switch {
+	case errors.As(err, &se) && se.ScopeRefusal():
+		return b.c.missingScope(se, "manage the webhooks of", b.full())
 	case errors.As(err, &se) && se.Status == http.StatusForbidden && strings.Contains(se.Message, "webhooks disabled"):
-		return &forge.ProviderError{Provider: Provider, Host: b.c.host, Status: se.Status,
+		return &forge.ProviderError{Provider: Provider, Host: b.c.Host, Status: se.Status,
 			Message: fmt.Sprintf("%s: %s; the Gitea administrator turned webhooks off ([webhook] DISABLE_WEBHOOKS)", what, se.Message)}
-	case errors.As(err, &se) && se.Status == http.StatusForbidden && !se.scopeRefusal():
-		return &forge.ProviderError{Provider: Provider, Host: b.c.host, Status: se.Status,
-			Message: fmt.Sprintf("%s: %s; Gitea lets only admins of %s (its owner, admin collaborators, organization owners) manage its webhooks", what, se.Message, b.full())}
+	case errors.As(err, &se) && se.Status == http.StatusForbidden:
+		return &forge.ProviderError{Provider: Provider, Host: b.c.Host, Status: se.Status,
+			Message: fmt.Sprintf("%s: %s; the token's user needs %s: Gitea lets only admins of %s (its owner, admin collaborators, organization owners) manage its webhooks", what, se.Message, needRepoAdmin, b.full())}
 	}
 	return b.fail(what, b.full(), err)
 }
@@ -142,7 +146,7 @@ func (f *Forge) EnsureHook(ctx context.Context, cred forge.Credential, fullName 
 	if err != nil {
 		return forge.Hook{}, err
 	}
-	b.c.scrub = append(b.c.scrub, spec.Secret)
+	b.c.Scrub = append(b.c.Scrub, spec.Secret)
 	hs, err := b.hooks(ctx)
 	if err != nil {
 		return forge.Hook{}, err
@@ -179,7 +183,7 @@ func (f *Forge) EnsureHook(ctx context.Context, cred forge.Credential, fullName 
 		}
 	}
 	out := hookOf(h)
-	f.logger.InfoContext(ctx, "gitea webhook ensured", "host", b.c.host, "repository", b.full(), "hook_id", out.ID,
+	f.logger.InfoContext(ctx, "gitea webhook ensured", "host", b.c.Host, "repository", b.full(), "hook_id", out.ID,
 		"created", len(found) == 0, "duplicates_removed", max(0, len(found)-1), "drift", out.Drift)
 	return out, nil
 }
@@ -221,7 +225,7 @@ func (f *Forge) DeleteHook(ctx context.Context, cred forge.Credential, fullName,
 			return err
 		}
 	}
-	f.logger.InfoContext(ctx, "gitea webhook deleted", "host", b.c.host, "repository", b.full(), "deleted", len(found))
+	f.logger.InfoContext(ctx, "gitea webhook deleted", "host", b.c.Host, "repository", b.full(), "deleted", len(found))
 	return nil
 }
 

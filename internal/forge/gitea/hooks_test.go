@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -213,12 +214,14 @@ func TestHooksPermissionErrors(t *testing.T) {
 	e := newEnv(t, hookSecret)
 	tests := []struct {
 		name, token string
-		status      int
-		words       string
+		// needs is the scope a *forge.PermissionError names; empty: a
+		// role refusal, a *forge.ProviderError saying words.
+		needs string
+		words string
 	}{
 		// bob may push to acme/web but is no admin of it.
-		{"writer, not admin", tokRead, 403, "only admins of acme/web"},
-		{"no repository scope", tokIssues, 403, "read:repository"},
+		{"writer, not admin", tokRead, "", "needs admin access to the repository: Gitea lets only admins of acme/web"},
+		{"no repository scope", tokIssues, "read:repository", "Settings > Applications"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -230,8 +233,13 @@ func TestHooksPermissionErrors(t *testing.T) {
 				err := call()
 				noSecret(t, err)
 				var pe *forge.ProviderError
-				if !errors.As(err, &pe) || pe.Status != tc.status || !strings.Contains(pe.Message, tc.words) {
-					t.Errorf("err = %v, want a ProviderError %d saying %q", err, tc.status, tc.words)
+				var perm *forge.PermissionError
+				switch {
+				case tc.needs == "" && (!errors.As(err, &pe) || pe.Status != 403 || !strings.Contains(pe.Message, tc.words)):
+					t.Errorf("err = %v, want a ProviderError 403 saying %q", err, tc.words)
+				case tc.needs != "" && (!errors.As(err, &perm) || perm.Status != 403 || perm.Needs != tc.needs ||
+					perm.Repo != "acme/web" || perm.Action != "manage the webhooks of" || !strings.Contains(perm.Fix, tc.words)):
+					t.Errorf("err = %#v, want a PermissionError 403 needing %q", err, tc.needs)
 				}
 			}
 		})
@@ -246,9 +254,10 @@ func TestHooksPermissionErrors(t *testing.T) {
 	srv := forgetest.NewServer(t, nil, forgetest.ByHost{"gitea.test": g})
 	f := newForge(t, srv.Policy(), hookSecret)
 	_, err := f.EnsureHook(t.Context(), cred(tokRead), "bob/app", spec())
-	var pe *forge.ProviderError
-	if !errors.As(err, &pe) || pe.Status != 403 || !strings.Contains(pe.Message, "write:repository") {
-		t.Errorf("read-only scope: %v", err)
+	var perm *forge.PermissionError
+	if !errors.As(err, &perm) || perm.Status != 403 || perm.Needs != "write:repository" ||
+		!slices.Equal(perm.MissingPermissions(), []string{"write:repository"}) {
+		t.Errorf("read-only scope: %#v, want a PermissionError needing write:repository", err)
 	}
 }
 

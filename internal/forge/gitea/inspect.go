@@ -76,11 +76,11 @@ func (f *Forge) Inspect(ctx context.Context, cred forge.Credential, uses []forge
 	if err != nil {
 		return forge.Report{}, err
 	}
-	rep := forge.Report{Provider: Provider, Host: c.host, Kind: KindAccessToken, Scopes: []string{}}
+	rep := forge.Report{Provider: Provider, Host: c.Host, Kind: KindAccessToken, Scopes: []string{}}
 	t, err := f.inspect(ctx, c, &rep, slices.Contains(uses, forge.UseWebhooks))
-	rep.Requests = c.requests
+	rep.Requests = c.Requests
 	if err != nil {
-		f.logger.DebugContext(ctx, "gitea token test failed", "host", c.host, "requests", c.requests, "error", err)
+		f.logger.DebugContext(ctx, "gitea token test failed", "host", c.Host, "requests", c.Requests, "error", err)
 		return forge.Report{}, err
 	}
 	for _, use := range uses {
@@ -89,8 +89,8 @@ func (f *Forge) Inspect(ctx context.Context, cred forge.Credential, uses []forge
 	rep.Notes = append(rep.Notes,
 		"Gitea does not show a token its own scopes; gitaccess proved the scopes listed by asking Gitea for what each one allows.",
 		"Gitea does not report when an access token expires; if you set an expiry, rotate the token before it, as gitaccess cannot warn.")
-	f.logger.DebugContext(ctx, "gitea token tested", "host", c.host, "identity", rep.Identity,
-		"scopes", rep.Scopes, "requests", c.requests, "missing", rep.Missing(uses))
+	f.logger.DebugContext(ctx, "gitea token tested", "host", c.Host, "identity", rep.Identity,
+		"scopes", rep.Scopes, "requests", c.Requests, "missing", rep.Missing(uses))
 	return rep, nil
 }
 
@@ -100,13 +100,13 @@ func (f *Forge) inspect(ctx context.Context, c *client, rep *forge.Report, webho
 	var se *statusError
 	switch {
 	case errors.As(err, &se) && se.Status == http.StatusNotFound:
-		return facts{}, &forge.ProviderError{Provider: Provider, Host: c.host, Status: se.Status,
+		return facts{}, &forge.ProviderError{Provider: Provider, Host: c.Host, Status: se.Status,
 			Message: "GET " + apiPath + "/version is not there; check that the URL is the address of Gitea or Forgejo itself (with its sub-path, if any)"}
 	case errors.As(err, &se) && se.Status == http.StatusForbidden:
 		// /version needs no scope; a 403 is Gitea refusing the caller
 		// ("Only signed in user is allowed to call APIs." under
 		// REQUIRE_SIGNIN_VIEW, when it did not recognise the token).
-		return facts{}, &forge.AuthError{Provider: Provider, Host: c.host, Status: se.Status, Message: se.Message}
+		return facts{}, &forge.AuthError{Provider: Provider, Host: c.Host, Status: se.Status, Message: se.Message}
 	case err != nil:
 		return facts{}, c.providerError("GET "+apiPath+"/version", err)
 	}
@@ -119,13 +119,13 @@ func (f *Forge) inspect(ctx context.Context, c *client, rep *forge.Report, webho
 
 	a, err = c.do(ctx, http.MethodGet, c.path("user"), nil)
 	switch {
-	case errors.As(err, &se) && se.scopeRefusal():
+	case errors.As(err, &se) && se.ScopeRefusal():
 		// Real but unable to say who it is: GET /user needs read:user.
 		rep.Notes = append(rep.Notes, "Gitea authenticated the token but answers GET /user only to tokens with the read:user scope, so its user is unknown; listing repositories (GET /user/repos) needs read:user too.")
 	case errors.As(err, &se) && se.Status == http.StatusForbidden:
 		// Any other 403 here refuses the user: prohibited from signing
 		// in, not activated, must change password (verifyAuthWithOptions).
-		return facts{}, &forge.AuthError{Provider: Provider, Host: c.host, Status: se.Status, Message: se.Message}
+		return facts{}, &forge.AuthError{Provider: Provider, Host: c.Host, Status: se.Status, Message: se.Message}
 	case err != nil:
 		return facts{}, c.providerError("GET "+apiPath+"/user", err)
 	default:
@@ -134,7 +134,7 @@ func (f *Forge) inspect(ctx context.Context, c *client, rep *forge.Report, webho
 			return facts{}, err
 		}
 		if u.Login == "" {
-			return facts{}, &forge.ProviderError{Provider: Provider, Host: c.host, Message: "GET " + apiPath + "/user answered no login"}
+			return facts{}, &forge.ProviderError{Provider: Provider, Host: c.Host, Message: "GET " + apiPath + "/user answered no login"}
 		}
 		rep.Identity, rep.IdentityName = u.Login, u.FullName
 		rep.Scopes = append(rep.Scopes, scopeReadUser)
@@ -173,7 +173,7 @@ func (f *Forge) probeWrite(ctx context.Context, c *client) (probe, error) {
 	_, err := c.do(ctx, http.MethodPost, c.path("repos", "migrate"), struct{}{})
 	if err == nil {
 		// Never expected: an empty body cannot pass validation.
-		f.logger.WarnContext(ctx, "gitea accepted an empty migration request", "host", c.host)
+		f.logger.WarnContext(ctx, "gitea accepted an empty migration request", "host", c.Host)
 		return held, nil
 	}
 	return verdict(ctx, c, "POST "+apiPath+"/repos/migrate", err, http.StatusUnprocessableEntity)
@@ -190,10 +190,10 @@ func verdict(ctx context.Context, c *client, what string, err error, proof int) 
 		return held, nil
 	case errors.As(err, &se) && se.Status == proof:
 		return held, nil
-	case errors.As(err, &se) && se.scopeRefusal():
+	case errors.As(err, &se) && se.ScopeRefusal():
 		return lacking, nil
 	case errors.As(err, &se):
-		c.log.DebugContext(ctx, "gitea scope probe inconclusive", "request", what, "status", se.Status, "message", se.Message)
+		c.Log.DebugContext(ctx, "gitea scope probe inconclusive", "request", what, "status", se.Status, "message", se.Message)
 		return unproven, nil
 	}
 	return unproven, err
@@ -232,14 +232,7 @@ func (c *check) need(name string, p probe, missing, unknown string) {
 }
 
 func (c *check) done() forge.UseCheck {
-	switch {
-	case len(c.Missing) > 0:
-		c.Status = forge.CheckMissing
-	case len(c.Unknown) > 0:
-		c.Status = forge.CheckUnknown
-	default:
-		c.Status = forge.CheckOK
-	}
+	c.Status = c.Verdict()
 	c.Detail = strings.Join(c.details, " ")
 	return c.UseCheck
 }

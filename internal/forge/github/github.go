@@ -33,6 +33,7 @@ const (
 type Forge struct {
 	policy egress.Policy
 	log    *slog.Logger
+	wrap   forge.WrapTransport
 }
 
 var _ forge.Forge = (*Forge)(nil)
@@ -44,6 +45,13 @@ func New(policy egress.Policy, logger *slog.Logger) *Forge {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Forge{policy: policy, log: logger}
+}
+
+// WithTransport installs w on every client the adapter builds (the
+// server's rate-limit tracker). Call it before the adapter is used.
+func (f *Forge) WithTransport(w forge.WrapTransport) *Forge {
+	f.wrap = w
+	return f
 }
 
 // Provider implements forge.Forge.
@@ -167,6 +175,7 @@ func (f *Forge) connect(cred forge.Credential) (*conn, error) {
 	if err != nil {
 		return nil, &forge.InvalidInputError{Field: "ca_bundle", Reason: err.Error()}
 	}
+	hc.Transport = f.wrap.Wrap(forge.GitHub, cred, hc.Transport)
 	counter := &countingTransport{next: hc.Transport}
 	hc.Transport = counter
 	client, err := newClient(hc, ep, cred.Token, f.policy.UserAgent)

@@ -267,14 +267,7 @@ func unknownChecks(uses []forge.Use, detail string) []forge.UseCheck {
 
 // finish sets the verdict: anything missing wins, then anything unproven.
 func finish(c forge.UseCheck) forge.UseCheck {
-	switch {
-	case len(c.Missing) > 0:
-		c.Status = forge.CheckMissing
-	case len(c.Unknown) > 0:
-		c.Status = forge.CheckUnknown
-	default:
-		c.Status = forge.CheckOK
-	}
+	c.Status = c.Verdict()
 	return c
 }
 

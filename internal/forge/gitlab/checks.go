@@ -103,14 +103,7 @@ func (c *check) role(t facts, min int, short, perProject string) {
 }
 
 func (c *check) done() forge.UseCheck {
-	switch {
-	case len(c.Missing) > 0:
-		c.Status = forge.CheckMissing
-	case len(c.Unknown) > 0:
-		c.Status = forge.CheckUnknown
-	default:
-		c.Status = forge.CheckOK
-	}
+	c.Status = c.Verdict()
 	c.Detail = strings.Join(c.details, " ")
 	return c.UseCheck
 }

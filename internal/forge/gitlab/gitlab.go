@@ -28,6 +28,14 @@ type Forge struct {
 	policy egress.Policy
 	logger *slog.Logger
 	now    func() time.Time
+	wrap   forge.WrapTransport
+}
+
+// WithTransport installs w on every client the adapter builds (the
+// server's rate-limit tracker). Call it before the adapter is used.
+func (f *Forge) WithTransport(w forge.WrapTransport) *Forge {
+	f.wrap = w
+	return f
 }
 
 var _ forge.Forge = (*Forge)(nil)
@@ -105,6 +113,7 @@ func (f *Forge) connect(cred forge.Credential) (*gl.Client, string, error) {
 	if err != nil {
 		return nil, "", &forge.InvalidInputError{Field: "ca_file", Reason: err.Error()}
 	}
+	hc.Transport = f.wrap.Wrap(forge.GitLab, cred, hc.Transport)
 	c, err := f.client(hc, ep.APIURL, cred.Token)
 	if err != nil {
 		return nil, "", fmt.Errorf("building the GitLab client for %s: %w", u.Host, err)
