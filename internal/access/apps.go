@@ -16,15 +16,27 @@ import (
 
 // Mirrors is the server's cache of bare repositories (internal/gitx).
 type Mirrors interface {
-	// Fetch brings the mirror of repoURL up to date, asking cred for the
-	// basic-auth pair only when git needs it, and returns its path.
-	Fetch(ctx context.Context, repoURL string, cred func(context.Context) (string, secret.Value, error)) (string, error)
+	// Fetch brings the mirror of repoURL up to date, with what the token
+	// that serves it offers, and returns its path.
+	Fetch(ctx context.Context, repoURL string, o FetchOptions) (string, error)
 	// Lookup returns the mirror of repoURL when the cache holds one that
 	// has commit sha (a full SHA), without fetching or asking for a
 	// credential.
 	Lookup(ctx context.Context, repoURL, sha string) (mirror string, ok bool)
 	ResolveRef(ctx context.Context, mirror, ref string) (string, error)
 	Archive(ctx context.Context, mirror, sha, subdir string, w io.Writer) error
+}
+
+// FetchOptions is what a mirror fetch takes from the token that serves
+// the repository.
+type FetchOptions struct {
+	// Credential supplies the basic-auth pair, asked only when git needs
+	// it.
+	Credential func(context.Context) (string, secret.Value, error)
+	// CABundle is the token's CA bundle (PEM, public), for a provider
+	// whose certificate chains to a private CA: git trusts it for the
+	// repository's host. Nil means the system roots.
+	CABundle []byte
 }
 
 // binding is a token chosen for a repository, and why.
@@ -68,7 +80,7 @@ func (s *Service) bindToken(ctx context.Context, p Principal, repoURL, tokenName
 	if err != nil {
 		return b, fmt.Errorf("opening token %s: %w", b.token.Name, err)
 	}
-	b.forge, b.cred = spec.forge, forge.Credential{Endpoint: spec.endpoint, Token: v}
+	b.forge, b.cred = spec.forge, forge.Credential{Endpoint: spec.endpoint, Token: v, TokenID: b.token.ID}
 	return b, nil
 }
 
@@ -112,6 +124,7 @@ func (s *Service) markInvalid(ctx context.Context, t store.Token, authErr *forge
 		return
 	}
 	s.audit.Record(ctx, audit.Entry{OrgID: t.OrgID, Actor: "system", Action: "token.invalid", Target: "token/" + t.Name, Outcome: audit.Success, Detail: fresh.StatusDetail})
+	s.tokenStatusChanged(ctx, fresh) // token.invalid to subscribers, once per episode
 }
 
 func (s *Service) appView(ctx context.Context, p Principal, a store.App) AppView {

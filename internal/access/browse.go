@@ -11,7 +11,6 @@ import (
 
 	"github.com/gitaccess/gitaccess/internal/audit"
 	"github.com/gitaccess/gitaccess/internal/forge"
-	"github.com/gitaccess/gitaccess/internal/secret"
 	"github.com/gitaccess/gitaccess/internal/store"
 )
 
@@ -245,12 +244,9 @@ func (s *Service) PrepareArchive(ctx context.Context, p Principal, appName, ref 
 		}
 	}
 	if mirror == "" {
-		mirror, err = mirrors.Fetch(ctx, cloneURL, func(context.Context) (string, secret.Value, error) {
-			user, pass := forge.GitAuth(b.cred.Endpoint.Provider, b.cred.Token)
-			return user, pass, nil
-		})
+		mirror, err = mirrors.Fetch(ctx, cloneURL, b.fetchOptions())
 		if err != nil {
-			return Archive{}, fmt.Errorf("fetching %s with token %s: %w", a.RepoURL, b.token.Name, err)
+			return Archive{}, fetchError(b, a.RepoURL, err)
 		}
 		sha, err = mirrors.ResolveRef(ctx, mirror, ref)
 		if err != nil {
@@ -283,11 +279,10 @@ func (s *Service) RefreshMirror(ctx context.Context, a store.App) {
 			s.log.Warn("refreshing mirror: no token", "app", a.ID, "err", err)
 			return
 		}
-		if _, err := s.mirrors.Fetch(ctx, a.RepoURL+".git", func(context.Context) (string, secret.Value, error) {
-			user, pass := forge.GitAuth(b.cred.Endpoint.Provider, b.cred.Token)
-			return user, pass, nil
-		}); err != nil {
-			s.log.Warn("refreshing mirror failed", "app", a.ID, "err", err)
+		if _, err := s.mirrors.Fetch(ctx, a.RepoURL+".git", b.fetchOptions()); err != nil {
+			s.log.Warn("refreshing mirror failed", "app", a.ID, "err", fetchError(b, a.RepoURL, err))
+			return
 		}
+		s.touchBoth(ctx, b.token.ID, a.ID)
 	}()
 }

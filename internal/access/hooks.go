@@ -98,6 +98,7 @@ func (s *Service) installHook(ctx context.Context, p Principal, a store.App) (st
 	if err != nil {
 		return store.Hook{}, fmt.Errorf("saving the hook of %s: %w", a.Name, err)
 	}
+	s.touchBoth(ctx, b.token.ID, a.ID)
 	s.audit.Record(ctx, audit.Entry{OrgID: p.OrgID, Actor: p.Actor(), Action: "hook.install", Target: "app/" + a.Name, Outcome: audit.Success, Detail: fmt.Sprintf("%s on %s (provider hook %s) via token %s", h.URL, a.RepoFullName, ph.ID, b.token.Name)})
 	return h, nil
 }
@@ -151,6 +152,9 @@ func (s *Service) CheckHook(ctx context.Context, p Principal, appName string) (H
 		return HookView{}, err
 	}
 	ph, ok, ferr := b.forge.FindHook(ctx, b.cred, a.RepoFullName, h.URL)
+	if ferr == nil {
+		s.touchBoth(ctx, b.token.ID, a.ID)
+	}
 	now := s.now().UTC()
 	h.CheckedAt = &now
 	var drift []string

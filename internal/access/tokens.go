@@ -368,7 +368,8 @@ func (s *Service) TestToken(ctx context.Context, p Principal, name string) (Toke
 	if err != nil {
 		return TokenResult{}, fmt.Errorf("opening token %s: %w", name, err)
 	}
-	report, inspectErr := spec.forge.Inspect(ctx, forge.Credential{Endpoint: spec.endpoint, Token: value}, spec.uses)
+	// A user's test gets GitHub's full answers, not ETag revalidations.
+	report, inspectErr := spec.forge.Inspect(forge.Fresh(ctx), forge.Credential{Endpoint: spec.endpoint, Token: value, TokenID: t.ID}, spec.uses)
 	now := s.now().UTC()
 	var authErr *forge.AuthError
 	switch {
@@ -393,6 +394,7 @@ func (s *Service) TestToken(ctx context.Context, p Principal, name string) (Toke
 		}
 		return TokenResult{}, fmt.Errorf("recording test of token %s: %w", name, err)
 	}
+	s.tokenStatusChanged(ctx, saved) // warn once if it turned invalid; close the warning if it recovered
 	if inspectErr != nil {
 		s.auditToken(ctx, p, "token.test", name, audit.Failure, "marked invalid: "+inspectErr.Error())
 		return TokenResult{}, fmt.Errorf("testing token %s: %w", name, inspectErr)
@@ -426,7 +428,12 @@ func (s *Service) GetToken(ctx context.Context, p Principal, name string) (Token
 	if err != nil {
 		return TokenView{}, err
 	}
-	return s.view(t, true), nil
+	v := s.view(t, true)
+	v.RateLimit = s.rateLimitOf(ctx, t.ID)
+	if v.Applications, _, err = s.impactApps(ctx, t); err != nil {
+		return TokenView{}, err
+	}
+	return v, nil
 }
 
 // UpdateToken changes a token in place. A new value, URL, workspace, CA
@@ -558,33 +565,150 @@ func (s *Service) updateToken(ctx context.Context, p Principal, name string, in 
 	if err != nil {
 		return TokenResult{}, nil, fmt.Errorf("saving token %s: %w", name, err)
 	}
+	s.tokenStatusChanged(ctx, saved) // a new value closes an invalid warning; a new expiry warns afresh
 	return TokenResult{Token: s.view(saved, false), Report: report}, changed, nil
 }
 
-// DeleteToken deletes a token. confirm must equal the token's name: the
-// caller proves it means this token.
+// DeleteToken deletes a token that nothing uses. confirm must equal the
+// token's name: the caller proves it means this token.
 func (s *Service) DeleteToken(ctx context.Context, p Principal, name, confirm string) error {
+	_, err := s.DeleteTokenWith(ctx, p, name, DeleteTokenInput{Confirm: confirm})
+	return err
+}
+
+// DeleteTokenWith deletes a token. A token in use (applications it
+// serves, or repositories resolved through it lately) is refused with its
+// impact, unless Reassign names another token, which is first proven on
+// every application (repository, branch, hook) and then bound to each
+// explicitly, or Force is set: explicitly bound applications are then
+// unbound and fall back to prefix resolution.
+func (s *Service) DeleteTokenWith(ctx context.Context, p Principal, name string, in DeleteTokenInput) (DeleteTokenResult, error) {
 	if err := s.authorize(ctx, p, actManageTokens, "token/"+name); err != nil {
-		return err
+		return DeleteTokenResult{}, err
 	}
 	t, err := s.getToken(ctx, p, name)
 	if err != nil {
-		return err
+		return DeleteTokenResult{}, err
 	}
-	if confirm != t.Name {
-		return errorf(KindConfirmationRequired, "deleting token %s needs confirmation: type its name (the CLI asks; the API takes ?confirm=%s)", name, url.QueryEscape(name))
+	if in.Confirm != t.Name {
+		return DeleteTokenResult{}, errorf(KindConfirmationRequired, "deleting token %s needs confirmation: type its name (the CLI asks; the API takes ?confirm=%s)", name, url.QueryEscape(name))
+	}
+	res, err := s.deleteToken(ctx, p, t, in)
+	if err != nil {
+		s.auditToken(ctx, p, "token.delete", name, audit.Failure, err.Error())
+		return DeleteTokenResult{}, err
+	}
+	detail := fmt.Sprintf("%s %s, fingerprint %s", t.Provider, hostOf(t.WebURL), t.Fingerprint)
+	if len(res.Reassigned) > 0 {
+		detail += fmt.Sprintf("; applications %s moved to token %s", strings.Join(res.Reassigned, ", "), in.Reassign)
+	}
+	if len(res.Unbound) > 0 {
+		detail += fmt.Sprintf("; forced: applications %s unbound, now resolved by prefix", strings.Join(res.Unbound, ", "))
+	}
+	s.auditToken(ctx, p, "token.delete", name, audit.Success, detail)
+	return res, nil
+}
+
+func (s *Service) deleteToken(ctx context.Context, p Principal, t store.Token, in DeleteTokenInput) (DeleteTokenResult, error) {
+	if in.Reassign != "" && in.Force {
+		return DeleteTokenResult{}, errorf(KindInvalid, "give either reassign (move the applications to another token) or force (unbind them), not both")
+	}
+	imp, err := s.tokenImpact(ctx, t)
+	if err != nil {
+		return DeleteTokenResult{}, err
+	}
+	res := DeleteTokenResult{Impact: imp, Reassigned: []string{}, Unbound: []string{}}
+	switch {
+	case !imp.InUse:
+	case in.Reassign != "":
+		if err := s.reassign(ctx, p, t, in.Reassign, &res); err != nil {
+			return DeleteTokenResult{}, err
+		}
+	case in.Force:
+		if err := s.unbindAll(ctx, p, t, &res); err != nil {
+			return DeleteTokenResult{}, err
+		}
+	default:
+		return DeleteTokenResult{}, tokenInUse(t.Name, imp)
 	}
 	if err := s.store.DeleteToken(ctx, p.OrgID, t.ID); err != nil {
 		if errors.Is(err, store.ErrInUse) {
-			return s.tokenInUse(ctx, p, t)
+			// An application was bound meanwhile.
+			imp, ierr := s.tokenImpact(ctx, t)
+			if ierr != nil {
+				return DeleteTokenResult{}, fmt.Errorf("deleting token %s: %w", t.Name, err)
+			}
+			return DeleteTokenResult{}, tokenInUse(t.Name, imp)
 		}
 		if errors.Is(err, store.ErrNotFound) {
-			return errorf(KindNotFound, "token %s was already deleted", name)
+			return DeleteTokenResult{}, errorf(KindNotFound, "token %s was already deleted", t.Name)
 		}
-		return fmt.Errorf("deleting token %s: %w", name, err)
+		return DeleteTokenResult{}, fmt.Errorf("deleting token %s: %w", t.Name, err)
 	}
-	s.auditToken(ctx, p, "token.delete", name, audit.Success, fmt.Sprintf("%s %s, fingerprint %s", t.Provider, hostOf(t.WebURL), t.Fingerprint))
+	return res, nil
+}
+
+// reassign proves other on every application t serves, then binds each
+// to other explicitly. Any failure of the proof moves nothing.
+func (s *Service) reassign(ctx context.Context, p Principal, t store.Token, otherName string, res *DeleteTokenResult) error {
+	other, err := s.getToken(ctx, p, otherName)
+	if err != nil {
+		return err
+	}
+	if other.ID == t.ID {
+		return errorf(KindInvalid, "reassign: name another token than %s itself", t.Name)
+	}
+	apps, err := s.dependentApps(ctx, t)
+	if err != nil {
+		return err
+	}
+	spec, err := s.specOf(other)
+	if err != nil {
+		return err
+	}
+	v, err := s.sealer.Open(other.Sealed, AssociatedData(tokensTable, other.ID))
+	if err != nil {
+		return fmt.Errorf("opening token %s: %w", other.Name, err)
+	}
+	if failures := s.proveCoverage(ctx, p.OrgID, spec.forge, forge.Credential{Endpoint: spec.endpoint, Token: v}, apps); len(failures) > 0 {
+		return coverageRefusal(other.Name, fmt.Sprintf("token %s was not deleted and no application was moved, because token %s cannot take them over", t.Name, other.Name), failures, nil)
+	}
+	for _, a := range apps {
+		a.TokenID = other.ID
+		if _, err := s.store.UpdateApp(ctx, a); err != nil {
+			return fmt.Errorf("moving application %s to token %s failed (moved so far: %s; token %s was not deleted): %w", a.Name, other.Name, orNone(res.Reassigned), t.Name, err)
+		}
+		res.Reassigned = append(res.Reassigned, a.Name)
+		s.audit.Record(ctx, audit.Entry{OrgID: p.OrgID, Actor: p.Actor(), Action: "app.update", Target: "app/" + a.Name, Outcome: audit.Success,
+			Detail: fmt.Sprintf("token reassigned from %s to %s (proven on %s@%s) before deleting %s", t.Name, other.Name, a.RepoURL, a.Branch, t.Name)})
+	}
 	return nil
+}
+
+// unbindAll unbinds the applications bound to t explicitly; they then
+// resolve by prefix, like the ones that already did.
+func (s *Service) unbindAll(ctx context.Context, p Principal, t store.Token, res *DeleteTokenResult) error {
+	apps, err := s.store.ListAppsByToken(ctx, p.OrgID, t.ID)
+	if err != nil {
+		return fmt.Errorf("listing applications of token %s: %w", t.Name, err)
+	}
+	for _, a := range apps {
+		a.TokenID = ""
+		if _, err := s.store.UpdateApp(ctx, a); err != nil {
+			return fmt.Errorf("unbinding application %s failed (unbound so far: %s; token %s was not deleted): %w", a.Name, orNone(res.Unbound), t.Name, err)
+		}
+		res.Unbound = append(res.Unbound, a.Name)
+		s.audit.Record(ctx, audit.Entry{OrgID: p.OrgID, Actor: p.Actor(), Action: "app.update", Target: "app/" + a.Name, Outcome: audit.Success,
+			Detail: fmt.Sprintf("unbound from token %s (forced delete); resolved by prefix from now on", t.Name)})
+	}
+	return nil
+}
+
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 // tokenPrefixes validates the prefixes a user gave, or derives the default:
@@ -639,15 +763,26 @@ func (s *Service) prefixTaken(ctx context.Context, p Principal, prefixes []strin
 	return errorf(KindConflict, "one of the prefixes %s is already served by another token", strings.Join(prefixes, ", "))
 }
 
-// tokenInUse names the applications that keep a token from being deleted.
-func (s *Service) tokenInUse(ctx context.Context, p Principal, t store.Token) error {
-	apps, err := s.store.ListAppsByToken(ctx, p.OrgID, t.ID)
-	if err != nil {
-		return fmt.Errorf("listing applications of token %s: %w", t.Name, err)
+// tokenInUse explains why a token in use is not deleted, with its impact.
+func tokenInUse(name string, imp TokenImpact) error {
+	var parts []string
+	if len(imp.Applications) > 0 {
+		apps := make([]string, len(imp.Applications))
+		for i, a := range imp.Applications {
+			apps[i] = fmt.Sprintf("%s (%s, %s)", a.Name, a.RepoURL, a.Binding)
+		}
+		parts = append(parts, "applications "+strings.Join(apps, ", "))
 	}
-	names := make([]string, 0, len(apps))
-	for _, a := range apps {
-		names = append(names, a.Name)
+	if len(imp.Hooks) > 0 {
+		parts = append(parts, fmt.Sprintf("%d webhook(s) managed with it", len(imp.Hooks)))
 	}
-	return errorf(KindConflict, "token %s is bound to applications %s; bind them to another token (gitaccess app update APP --token OTHER) or delete them first", t.Name, strings.Join(names, ", "))
+	if len(imp.SubmoduleResolutions) > 0 {
+		repos := make([]string, len(imp.SubmoduleResolutions))
+		for i, r := range imp.SubmoduleResolutions {
+			repos[i] = r.RepoURL
+		}
+		parts = append(parts, "repositories resolved through it in the last 30 days (submodules) "+strings.Join(repos, ", "))
+	}
+	return errorf(KindConflict, "token %s is in use: %s. Move the applications to another token with reassign (gitaccess token delete %s --reassign OTHER), or delete it anyway with force (bound applications then resolve by prefix)",
+		name, strings.Join(parts, "; "), name)
 }

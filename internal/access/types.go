@@ -64,6 +64,12 @@ type TokenView struct {
 	CreatedAt       time.Time     `json:"created_at"`
 	UpdatedAt       time.Time     `json:"updated_at"`
 	Report          *forge.Report `json:"report,omitempty"`
+	// RateLimit is the provider's budget for the token as last seen on a
+	// request gitaccess made with it; only a single token's view fills it.
+	RateLimit *TokenRateLimit `json:"rate_limit,omitempty"`
+	// Applications are those the token serves (explicitly or by prefix),
+	// with when each last used it; only a single token's view fills it.
+	Applications []ImpactApp `json:"applications,omitempty"`
 }
 
 // AddTokenInput is what a user gives to add a token.

@@ -40,7 +40,10 @@ type Service interface {
 	ListTokens(ctx context.Context, p access.Principal, page store.Page) ([]access.TokenView, string, error)
 	GetToken(ctx context.Context, p access.Principal, name string) (access.TokenView, error)
 	UpdateToken(ctx context.Context, p access.Principal, name string, in access.UpdateTokenInput) (access.TokenResult, error)
-	DeleteToken(ctx context.Context, p access.Principal, name, confirm string) error
+	DeleteTokenWith(ctx context.Context, p access.Principal, name string, in access.DeleteTokenInput) (access.DeleteTokenResult, error)
+	TokenImpact(ctx context.Context, p access.Principal, name string) (access.TokenImpact, error)
+	RotateToken(ctx context.Context, p access.Principal, name string, in access.RotateTokenInput) (access.RotateResult, error)
+	Status(ctx context.Context, p access.Principal) (access.StatusView, error)
 
 	CreateOrg(ctx context.Context, p access.Principal, name string) (access.OrgView, access.NewAPIKey, error)
 	ListOrgs(ctx context.Context, p access.Principal) ([]access.OrgView, error)
@@ -64,6 +67,7 @@ type Service interface {
 
 	ResolveCredential(ctx context.Context, p access.Principal, req access.CredentialRequest) (access.Credential, error)
 	RejectCredential(ctx context.Context, p access.Principal, req access.CredentialRequest) (access.RejectResult, error)
+	ResolveCABundle(ctx context.Context, p access.Principal, req access.CredentialRequest) (access.CABundle, error)
 
 	CheckHook(ctx context.Context, p access.Principal, app string) (access.HookView, error)
 	RepairHook(ctx context.Context, p access.Principal, app string) (access.HookView, error)

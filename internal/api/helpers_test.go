@@ -194,11 +194,23 @@ func (f *fakeService) UpdateToken(_ context.Context, _ access.Principal, name st
 	return access.TokenResult{Token: fakeView(name), Report: fakeReport()}, nil
 }
 
-func (f *fakeService) DeleteToken(_ context.Context, _ access.Principal, _, confirm string) error {
+func (f *fakeService) DeleteTokenWith(_ context.Context, _ access.Principal, _ string, in access.DeleteTokenInput) (access.DeleteTokenResult, error) {
 	f.mu.Lock()
-	f.confirms = append(f.confirms, confirm)
+	f.confirms = append(f.confirms, in.Confirm)
 	f.mu.Unlock()
-	return f.err
+	return access.DeleteTokenResult{}, f.err
+}
+
+func (f *fakeService) TokenImpact(_ context.Context, _ access.Principal, name string) (access.TokenImpact, error) {
+	return access.TokenImpact{Token: name}, f.err
+}
+
+func (f *fakeService) RotateToken(context.Context, access.Principal, string, access.RotateTokenInput) (access.RotateResult, error) {
+	return access.RotateResult{}, f.err
+}
+
+func (f *fakeService) Status(context.Context, access.Principal) (access.StatusView, error) {
+	return access.StatusView{}, f.err
 }
 
 func (f *fakeService) CreateOrg(_ context.Context, _ access.Principal, name string) (access.OrgView, access.NewAPIKey, error) {
@@ -347,6 +359,16 @@ func (f *fakeService) RejectCredential(_ context.Context, _ access.Principal, re
 		return access.RejectResult{}, f.err
 	}
 	return access.RejectResult{Token: "ci", Status: access.StatusInvalid, Detail: "GitHub at github.com refused the token (HTTP 401): Bad credentials"}, nil
+}
+
+func (f *fakeService) ResolveCABundle(_ context.Context, _ access.Principal, req access.CredentialRequest) (access.CABundle, error) {
+	f.mu.Lock()
+	f.creds = append(f.creds, req)
+	f.mu.Unlock()
+	if f.err != nil {
+		return access.CABundle{}, f.err
+	}
+	return access.CABundle{Token: "ghe", Host: req.Host, CABundle: "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"}, nil
 }
 
 func fakeHook() access.HookView {

@@ -26,6 +26,8 @@ func wantRoutes() []string {
 		"GET /api/v1/tokens/{name}",
 		"PATCH /api/v1/tokens/{name}",
 		"DELETE /api/v1/tokens/{name}",
+		"GET /api/v1/tokens/{name}/impact",
+		"POST /api/v1/tokens/{name}/rotate",
 		"POST /api/v1/tokens/{name}/test",
 		"GET /api/v1/tokens/{name}/repos",
 		"GET /api/v1/repos/branches",
@@ -47,12 +49,14 @@ func wantRoutes() []string {
 		"POST /api/v1/events/{id}/replay",
 		"POST /api/v1/credentials",
 		"POST /api/v1/credentials/reject",
+		"POST /api/v1/credentials/ca-bundle",
 		"GET /api/v1/orgs",
 		"POST /api/v1/orgs",
 		"GET /api/v1/apikeys",
 		"POST /api/v1/apikeys",
 		"DELETE /api/v1/apikeys/{id}",
 		"GET /api/v1/audit",
+		"GET /api/v1/status",
 	}
 }
 
@@ -202,7 +206,7 @@ func TestOpenAPISecretValuesAreWriteOnlyPasswords(t *testing.T) {
 		}
 	}
 	slices.Sort(found)
-	if d := cmp.Diff([]string{"AddTokenInput", "TestValueInput", "UpdateTokenInput"}, found); d != "" {
+	if d := cmp.Diff([]string{"AddTokenInput", "RotateTokenInput", "TestValueInput", "UpdateTokenInput"}, found); d != "" {
 		t.Errorf("schemas with a value property (-want +got):\n%s", d)
 	}
 }

@@ -101,8 +101,8 @@ func (okForge) ParseDelivery(http.Header, []byte) ([]forge.Event, error) { retur
 // okMirrors is a mirror cache whose every repository has one commit.
 type okMirrors struct{}
 
-func (okMirrors) Fetch(ctx context.Context, _ string, cred func(context.Context) (string, secret.Value, error)) (string, error) {
-	if _, _, err := cred(ctx); err != nil {
+func (okMirrors) Fetch(ctx context.Context, _ string, o access.FetchOptions) (string, error) {
+	if _, _, err := o.Credential(ctx); err != nil {
 		return "", err
 	}
 	return "/mirrors/acme-api.git", nil
@@ -354,6 +354,14 @@ func matrix() map[string]matrixCase {
 			return "/api/v1/tokens/del-" + c.name + "?confirm=del-" + c.name, nil
 		}, writers(gone, unknown)},
 		"POST /api/v1/tokens/{name}/test": {fixed("/api/v1/tokens/prod/test", nil), writers(ok, unknown)},
+		// Members read what uses a token: the applications they see anyway.
+		"GET /api/v1/tokens/{name}/impact": {fixed("/api/v1/tokens/prod/impact", nil), members(unknown)},
+		"POST /api/v1/tokens/{name}/rotate": {func(t *testing.T, w *world, c caller) (string, any) {
+			w.addToken(t, "rot-"+c.name)
+			value := "ghp_RotatedValueFor_" + c.name
+			w.values = append(w.values, value)
+			return "/api/v1/tokens/rot-" + c.name + "/rotate", map[string]any{"value": value}
+		}, writers(ok, unknown)},
 		"GET /api/v1/tokens/{name}/repos": {fixed("/api/v1/tokens/prod/repos?search=api", nil), members(unknown)},
 		"GET /api/v1/repos/branches":      {fixed("/api/v1/repos/branches?url="+repo, nil), members(unknown)},
 		"GET /api/v1/repos/file":          {fixed("/api/v1/repos/file?url="+repo+"&path=Dockerfile&ref=main", nil), members(unknown)},
@@ -394,6 +402,9 @@ func matrix() map[string]matrixCase {
 		"POST /api/v1/events/{id}/replay": {func(t *testing.T, w *world, c caller) (string, any) {
 			return "/api/v1/events/" + w.addEvent(t, w.addSubscription(t, "https://platform.example.com/replay-"+c.name).ID) + "/replay", nil
 		}, writers(accepted, unknown)},
+		"POST /api/v1/credentials/ca-bundle": {func(*testing.T, *world, caller) (string, any) {
+			return "/api/v1/credentials/ca-bundle", cred
+		}, appUsers},
 		"GET /api/v1/apps/{name}/archive": {fixed("/api/v1/apps/web/archive?ref=main", nil), appUsers},
 		"POST /api/v1/credentials":        {fixed("/api/v1/credentials", cred), appUsers},
 		"POST /api/v1/credentials/reject": {fixed("/api/v1/credentials/reject", cred), appUsers},
@@ -414,6 +425,8 @@ func matrix() map[string]matrixCase {
 			return "/api/v1/apikeys/" + k.ID, nil
 		}, outcomes{gone, gone, denied, denied, denied, unknown, unauth}},
 		"GET /api/v1/audit": {fixed("/api/v1/audit", nil), outcomes{ok, ok, ok, denied, denied, ok, unauth}},
+		// Members read token health; builders only clone.
+		"GET /api/v1/status": {fixed("/api/v1/status", nil), members(ok)},
 	}
 }
 

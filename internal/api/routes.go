@@ -122,7 +122,19 @@ func (h *handlers) routes(humaAPI huma.API) []route {
 			Errors: []int{400, 403, 404, 409, 413, 422, 502, 503}}, h.updateToken),
 		authedRoute(huma.Operation{OperationID: "delete-token", Method: http.MethodDelete, Path: tokens + "/{name}",
 			Summary: "Delete a token; confirm must repeat its name", Tags: []string{"tokens"},
-			Errors: []int{400, 403, 404}}, h.deleteToken),
+			Description: "A token in use (applications it serves, repositories resolved through it in the last 30 days) answers 409 with what uses it, " +
+				"unless reassign names a token proven to reach every application (422 missing-permissions lists what it cannot, and nothing moves) or force unbinds them.",
+			Errors: []int{400, 403, 404, 409, 422, 502, 503}}, h.deleteTokenWith),
+		authedRoute(huma.Operation{OperationID: "get-token-impact", Method: http.MethodGet, Path: tokens + "/{name}/impact",
+			Summary: "What uses a token: applications, their webhooks, and repositories resolved through it in the last 30 days", Tags: []string{"tokens"},
+			Errors: []int{403, 404}}, h.tokenImpact),
+		authedRoute(huma.Operation{OperationID: "rotate-token", Method: http.MethodPost, Path: tokens + "/{name}/rotate",
+			Summary: "Replace a token's value after proving it serves every application",
+			Description: "With value, the new value is inspected and proven on every application the token serves (repository, branch, webhook); " +
+				"if any fails the answer is 422 missing-permissions listing every failure, and nothing changes. " +
+				"With provider_rotate (GitLab), GitLab revokes the old value as it issues the new one: the new value is stored, " +
+				"and unreachable lists what it cannot serve.",
+			Tags: []string{"tokens"}, Errors: []int{400, 403, 404, 409, 413, 422, 502, 503}}, h.rotateToken),
 		authedRoute(huma.Operation{OperationID: "test-token", Method: http.MethodPost, Path: tokens + "/{name}/test",
 			Summary: "Re-inspect a saved token and record the outcome", Tags: []string{"tokens"},
 			Errors: []int{403, 404, 422, 502, 503}}, h.testToken),
@@ -208,6 +220,9 @@ func (h *handlers) routes(humaAPI huma.API) []route {
 		authedRoute(huma.Operation{OperationID: "reject-credential", Method: http.MethodPost, Path: credentials + "/reject",
 			Summary: "Report a credential git was refused with (git credential helper erase); the token is re-inspected", Tags: []string{"credentials"},
 			Errors: []int{400, 403, 404, 413, 422, 502, 503}}, h.rejectCredential),
+		authedRoute(huma.Operation{OperationID: "resolve-ca-bundle", Method: http.MethodPost, Path: credentials + "/ca-bundle",
+			Summary: "The CA bundle (PEM) git must trust for a repository's host: that of the token that would serve it; no token value", Tags: []string{"credentials"},
+			Errors: []int{400, 403, 404, 413, 422}}, h.resolveCABundle),
 
 		authedRoute(huma.Operation{OperationID: "list-orgs", Method: http.MethodGet, Path: prefix + "/orgs",
 			Summary: "Organizations the caller can see", Tags: []string{"orgs"}, Errors: []int{403}}, h.listOrgs),
@@ -221,6 +236,10 @@ func (h *handlers) routes(humaAPI huma.API) []route {
 		authedRoute(huma.Operation{OperationID: "revoke-apikey", Method: http.MethodDelete, Path: apikeys + "/{id}",
 			Summary: "Revoke an API key", Tags: []string{"apikeys"}, Errors: []int{403, 404}}, h.revokeAPIKey),
 
+		authedRoute(huma.Operation{OperationID: "get-status", Method: http.MethodGet, Path: prefix + "/status",
+			Summary:     "Token health: tokens by status, those expiring or refused with the applications they break, recent warnings, and the revalidation schedule",
+			Description: "Every token is re-inspected on a schedule; crossing 30, 14, 7 and 1 days before expiry, or being refused by the provider, emits token.expiring or token.invalid once.",
+			Tags:        []string{"tokens"}, Errors: []int{403, 404}}, h.status),
 		authedRoute(huma.Operation{OperationID: "list-audit", Method: http.MethodGet, Path: prefix + "/audit",
 			Summary: "The organization's audit records, newest first", Tags: []string{"audit"}, Errors: []int{400, 403}}, h.listAudit),
 	}
@@ -338,11 +357,6 @@ type updateTokenInput struct {
 	Body access.UpdateTokenInput
 }
 
-type deleteTokenInput struct {
-	Name    string `path:"name" doc:"The token's name."`
-	Confirm string `query:"confirm" doc:"Must equal the token's name, to prove the caller means this token."`
-}
-
 type orgList struct {
 	Items []access.OrgView `json:"items"`
 }
@@ -458,13 +472,6 @@ func (h *handlers) updateToken(ctx context.Context, p access.Principal, in *upda
 		return nil, h.fail(ctx, err)
 	}
 	return &tokenResultOutput{Body: res}, nil
-}
-
-func (h *handlers) deleteToken(ctx context.Context, p access.Principal, in *deleteTokenInput) (*struct{}, error) {
-	if err := h.svc.DeleteToken(ctx, p, in.Name, in.Confirm); err != nil {
-		return nil, h.fail(ctx, err)
-	}
-	return &struct{}{}, nil
 }
 
 func (h *handlers) testToken(ctx context.Context, p access.Principal, in *tokenNameInput) (*tokenResultOutput, error) {

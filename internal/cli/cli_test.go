@@ -499,6 +499,18 @@ func TestTableOutputNeutralizesControlCharacters(t *testing.T) {
 func TestTokenDeleteConfirms(t *testing.T) {
 	api := newFakeAPI(t)
 	api.handle("DELETE /api/v1/tokens/{name}", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	// The impact is shown before the name is asked for.
+	api.handle("GET /api/v1/tokens/{name}/impact", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, 200, access.TokenImpact{Token: r.PathValue("name"), Applications: []access.ImpactApp{}})
+	})
+	deletes := func() (n int) {
+		for _, r := range api.requests() {
+			if r.Method == http.MethodDelete {
+				n++
+			}
+		}
+		return n
+	}
 	h := newHarness(t).loggedIn(api)
 
 	h.run("ci\n", "token", "delete", "ci").failed(t, "stdin is not a terminal", "--yes")
@@ -509,7 +521,7 @@ func TestTokenDeleteConfirms(t *testing.T) {
 	h.terminal = true
 	h.prompter = &fakePrompter{line: "cj"}
 	h.run("", "token", "delete", "ci").failed(t, "does not match", "nothing was deleted")
-	if n := len(api.requests()); n != 0 {
+	if n := deletes(); n != 0 {
 		t.Fatalf("%d requests sent after a wrong confirmation", n)
 	}
 
@@ -528,7 +540,9 @@ func TestTokenDeleteConfirms(t *testing.T) {
 
 	var got []string
 	for _, r := range api.requests() {
-		got = append(got, r.Method+" "+r.Path+"?"+r.Query)
+		if r.Method == http.MethodDelete {
+			got = append(got, r.Method+" "+r.Path+"?"+r.Query)
+		}
 	}
 	want := []string{"DELETE /api/v1/tokens/ci?confirm=ci", "DELETE /api/v1/tokens/team%2Fci?confirm=team%2Fci"}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -1,7 +1,11 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -10,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gitaccess/gitaccess/internal/access"
+	"github.com/gitaccess/gitaccess/internal/client"
 	"github.com/gitaccess/gitaccess/internal/credhelper"
 	"github.com/gitaccess/gitaccess/internal/gitx"
 )
@@ -99,6 +105,10 @@ APP (an argument without "://") is an application: its repository, its
 branch (unless --ref is given), and its bound token. A URL is cloned with
 the token whose URL prefix matches best; submodules get their own.
 
+When that token has a CA bundle (token add --ca-file), git trusts it for
+the repository's host during this clone only: it goes to git through its
+environment from a temporary file deleted afterwards, never .git/config.
+
 git runs with a controlled environment (no user or system git config, no
 prompts, https only); it finds this server through GITACCESS_SERVER and
 GITACCESS_CONFIG_DIR, and GITACCESS_API_KEY when you set it. DIR defaults
@@ -117,14 +127,14 @@ to the repository's name and must not exist or be empty.`,
 			if err != nil {
 				return err
 			}
-			repoURL, helperArgs := args[0], []string(nil)
+			repoURL, appName, helperArgs := args[0], "", []string(nil)
 			if !strings.Contains(args[0], "://") {
 				app, err := c.GetApp(ctx, args[0])
 				if err != nil {
 					return err
 				}
 				// The clone URL the server's own mirror fetches use.
-				repoURL, helperArgs = strings.TrimSuffix(app.RepoURL, "/")+".git", []string{"--app", app.Name}
+				repoURL, appName, helperArgs = strings.TrimSuffix(app.RepoURL, "/")+".git", app.Name, []string{"--app", app.Name}
 				if ref == "" {
 					ref = app.Branch
 				}
@@ -132,6 +142,10 @@ to the repository's name and must not exist or be empty.`,
 			repoURL, _, err = gitx.NormalizeURL(repoURL)
 			if err != nil {
 				return fmt.Errorf("clone: %w; give an application name or https://HOST/OWNER/NAME", err)
+			}
+			ca, err := cloneCABundle(ctx, c, repoURL, appName)
+			if err != nil {
+				return err
 			}
 			dir := repoName(repoURL)
 			if len(args) == 2 {
@@ -167,8 +181,13 @@ to the repository's name and must not exist or be empty.`,
 			err = git.Clone(ctx, gitx.CloneOptions{
 				URL: repoURL, Dir: dir, Ref: ref, Depth: depth, RecurseSubmodules: recurse,
 				HelperCommand: helperCommand(exe, helperArgs...),
+				CABundle:      caBytes(ca.CABundle),
 				Progress:      func(line string) { _, _ = fmt.Fprintln(stderr, clean(line)) },
 			})
+			var certErr *gitx.CertificateError
+			if errors.As(err, &certErr) && certErr.Host == ca.Host {
+				certErr.Token = ca.Token
+			}
 			if err != nil {
 				return err
 			}
@@ -184,6 +203,35 @@ to the repository's name and must not exist or be empty.`,
 	cmd.Flags().IntVar(&depth, "depth", 0, "shallow clone of this many commits (0: full history)")
 	cmd.Flags().BoolVar(&recurse, "recurse-submodules", false, "clone submodules too, each with the token that serves it")
 	return cmd
+}
+
+// cloneCABundle asks the server for the CA bundle of the token that serves
+// the repository, so the git the clone runs trusts a self-hosted
+// provider's private CA for that host (gitx.CloneOptions.CABundle). A
+// repository no token serves (a public one git may clone anonymously)
+// needs none.
+func cloneCABundle(ctx context.Context, c *client.Client, gitURL, appName string) (access.CABundle, error) {
+	u, err := url.Parse(gitURL)
+	if err != nil {
+		return access.CABundle{}, fmt.Errorf("clone: %w", err)
+	}
+	req := access.CredentialRequest{Protocol: u.Scheme, Host: u.Host, Path: strings.TrimPrefix(u.Path, "/"), App: appName}
+	ca, err := c.ResolveCABundle(ctx, req)
+	var p *client.Problem
+	if errors.As(err, &p) && p.Status == http.StatusNotFound {
+		return access.CABundle{}, nil
+	}
+	if err != nil {
+		return access.CABundle{}, fmt.Errorf("clone: finding the CA bundle of the token that serves %s: %w", gitURL, err)
+	}
+	return ca, nil
+}
+
+func caBytes(pem string) []byte {
+	if pem == "" {
+		return nil
+	}
+	return []byte(pem)
 }
 
 // repoName is the directory git would clone a (normalized) URL into: its

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -193,8 +194,28 @@ func cloneHarness(t *testing.T, api *fakeAPI, git *fakeCloner) *harness {
 		}
 		reply(w, 200, access.AppView{Name: r.PathValue("name"), RepoURL: "https://github.com/acme/api", Branch: "release", Token: "acme-ci"})
 	})
+	// ghe.example.com has a private CA; nobody.example is served by no
+	// token; denied.example refuses the key.
+	api.handle("POST /api/v1/credentials/ca-bundle", func(w http.ResponseWriter, r *http.Request) {
+		var req access.CredentialRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			t.Errorf("ca-bundle request: %v", err)
+		}
+		switch req.Host {
+		case "ghe.example.com":
+			reply(w, 200, access.CABundle{Token: "ghe", Host: req.Host, CABundle: testBundle})
+		case "nobody.example":
+			problem(w, 404, `{"type":"urn:gitaccess:problem:not-found","title":"Not found","status":404,"detail":"no token of organization acme serves it"}`)
+		case "denied.example":
+			problem(w, 403, `{"type":"urn:gitaccess:problem:forbidden","title":"Forbidden","status":403,"detail":"role member may not resolve clone credentials"}`)
+		default:
+			reply(w, 200, access.CABundle{Token: "acme-ci", Host: req.Host})
+		}
+	})
 	return h
 }
+
+const testBundle = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n"
 
 func TestCloneAnApplicationThroughTheHelper(t *testing.T) {
 	api := newFakeAPI(t)
@@ -251,8 +272,9 @@ func TestCloneAURLPassesOnlyAnEnvironmentKey(t *testing.T) {
 	if !slices.Contains(git.env, "GITACCESS_API_KEY="+apiKey) || strings.Contains(got.HelperCommand, apiKey) {
 		t.Errorf("env %v, helper %q", git.env, got.HelperCommand)
 	}
-	if n := len(api.requests()); n != 0 {
-		t.Errorf("a URL clone asked the server %d times", n)
+	// The server is asked only which CA bundle git needs.
+	if paths := requestPaths(api.requests()); !slices.Equal(paths, []string{"POST /api/v1/credentials/ca-bundle"}) {
+		t.Errorf("a URL clone asked the server %v", paths)
 	}
 
 	git.err = errors.New("git clone failed: authentication failed (exit 128): fatal: could not read Username for 'https://github.com': terminal prompts disabled")
@@ -296,5 +318,71 @@ func TestCloneUsesTheLeanHelperBesideGitaccess(t *testing.T) {
 	h.run("", "clone", "https://github.com/acme/tools", filepath.Join(t.TempDir(), "c")).ok(t)
 	if want := gitx.HelperCommandSkippingStore(lean); git.opts.HelperCommand != want {
 		t.Errorf("helper %q, want %q", git.opts.HelperCommand, want)
+	}
+}
+
+func requestPaths(reqs []request) []string {
+	var out []string
+	for _, r := range reqs {
+		out = append(out, r.Method+" "+r.Path)
+	}
+	return out
+}
+
+// TestCloneHandsGitTheTokensCABundle: the CA bundle of the token that
+// serves the repository (the application's own for an application) goes
+// to git with the clone; no bundle, or no token at all, means none; a
+// certificate git still refuses is explained with the token's name.
+func TestCloneHandsGitTheTokensCABundle(t *testing.T) {
+	api := newFakeAPI(t)
+	git := &fakeCloner{}
+	h := cloneHarness(t, api, git).loggedIn(api)
+
+	h.run("", "clone", "https://ghe.example.com/acme/api", filepath.Join(t.TempDir(), "a")).ok(t)
+	if string(git.opts.CABundle) != testBundle {
+		t.Errorf("CA bundle handed to git = %q, want the token's", git.opts.CABundle)
+	}
+	reqs := api.requests()
+	var got access.CredentialRequest
+	if err := json.Unmarshal(reqs[len(reqs)-1].Body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if want := (access.CredentialRequest{Protocol: "https", Host: "ghe.example.com", Path: "acme/api"}); got != want {
+		t.Errorf("ca-bundle request = %+v, want %+v", got, want)
+	}
+
+	// An application asks with its name, so its bound token answers.
+	h.run("", "clone", "web", filepath.Join(t.TempDir(), "b")).ok(t)
+	reqs = api.requests()
+	got = access.CredentialRequest{}
+	if err := json.Unmarshal(reqs[len(reqs)-1].Body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if want := (access.CredentialRequest{Protocol: "https", Host: "github.com", Path: "acme/api.git", App: "web"}); got != want {
+		t.Errorf("ca-bundle request for an application = %+v, want %+v", got, want)
+	}
+	if git.opts.CABundle != nil {
+		t.Errorf("a token without a bundle handed git %q", git.opts.CABundle)
+	}
+
+	// No token serves it: git clones as it can (a public repository).
+	h.run("", "clone", "https://nobody.example/pub/lib", filepath.Join(t.TempDir(), "c")).ok(t)
+	if git.opts.CABundle != nil || git.opts.URL != "https://nobody.example/pub/lib" {
+		t.Errorf("clone without a serving token: %+v", git.opts)
+	}
+
+	// Refused: the server's reason, and git never runs.
+	git.opts = gitx.CloneOptions{}
+	h.run("", "clone", "https://denied.example/acme/api", filepath.Join(t.TempDir(), "d")).failed(t, "may not resolve clone credentials")
+	if git.opts.URL != "" {
+		t.Error("git ran after the server refused the key")
+	}
+
+	git.err = &gitx.CertificateError{Host: "ghe.example.com", WithBundle: true,
+		Err: errors.New("git clone failed: TLS certificate not trusted (exit 128): fatal: unable to access 'https://ghe.example.com/acme/api/': server certificate verification failed")}
+	r := h.run("", "clone", "https://ghe.example.com/acme/api", filepath.Join(t.TempDir(), "e"))
+	if r.code == 0 || !strings.Contains(r.stderr, "error: git does not trust the TLS certificate of ghe.example.com even with the CA bundle of token ghe") ||
+		!strings.Contains(r.stderr, "gitaccess token update ghe --ca-file FILE") {
+		t.Errorf("untrusted certificate: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

@@ -231,6 +231,7 @@ Environment:
 		a.orgCmd(),
 		a.apikeyCmd(),
 		a.auditCmd(),
+		a.statusCmd(),
 	)
 	return root
 }

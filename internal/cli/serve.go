@@ -106,6 +106,8 @@ func (a *app) serveCmd() *cobra.Command {
 		sf                storeFlags
 		listen, publicURL string
 		insecureHTTP      bool
+		lf                lifecycleFlags
+		metricsListen     string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -120,7 +122,9 @@ on first start).
 
 Environment:
   GITACCESS_DATABASE_URL  PostgreSQL URL when --database is not given
-  GITACCESS_MASTER_KEY    master keyring, inline`,
+  GITACCESS_MASTER_KEY    master keyring, inline
+  GITACCESS_SMTP_URL      SMTP URL (may hold the password) when --smtp-url is not given
+` + lifecycleHelp,
 		Example: `  gitaccess serve
   gitaccess serve --listen 0.0.0.0:8080 --public-url https://gitaccess.example.com
   GITACCESS_DATABASE_URL=postgres://gitaccess@db/gitaccess gitaccess serve --log-format text`,
@@ -133,6 +137,10 @@ Environment:
 			cfg.Listen = listen
 			cfg.PublicURL = publicURL
 			cfg.AllowInsecureHTTP = insecureHTTP
+			cfg.MetricsListen = metricsListen
+			if err := lf.apply(a, &cfg); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if err := a.opts.Serve(ctx, cfg); err != nil {
@@ -145,6 +153,8 @@ Environment:
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "HTTP listen address")
 	cmd.Flags().StringVar(&publicURL, "public-url", "", "URL at which providers and browsers reach this server (webhooks, console links)")
 	cmd.Flags().BoolVar(&insecureHTTP, "allow-insecure-http", false, "allow plain-http provider URLs (test setups only)")
+	cmd.Flags().StringVar(&metricsListen, "metrics-listen", "", "serve /metrics (Prometheus) on this address instead of on --listen, e.g. 127.0.0.1:9090")
+	lf.register(cmd)
 	return cmd
 }
 

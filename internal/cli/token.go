@@ -28,7 +28,7 @@ func (a *app) tokenCmd() *cobra.Command {
 requests for your organization. Every token is tested with its provider
 before it is saved; its value is never shown again.`,
 	})
-	cmd.AddCommand(a.tokenAddCmd(), a.tokenTestCmd(), a.tokenListCmd(), a.tokenShowCmd(), a.tokenUpdateCmd(), a.tokenDeleteCmd())
+	cmd.AddCommand(a.tokenAddCmd(), a.tokenTestCmd(), a.tokenListCmd(), a.tokenShowCmd(), a.tokenUpdateCmd(), a.tokenRotateCmd(), a.tokenDeleteCmd())
 	return cmd
 }
 
@@ -374,11 +374,11 @@ func (a *app) tokenListCmd() *cobra.Command {
 					return nil
 				}
 				tw := newTable(w)
-				row(tw, "NAME", "PROVIDER", "HOST", "KIND", "SCOPES", "STATUS", "EXPIRES", "LAST VALIDATED", "LAST USED", "FINGERPRINT", "LAST4")
+				row(tw, "NAME", "PROVIDER", "HOST", "KIND", "SCOPES", "STATUS", "EXPIRES", "LAST VALIDATED", "LAST USED", "FINGERPRINT", "LAST4", "WARN")
 				now := a.opts.Now()
 				for _, t := range tokens {
 					row(tw, t.Name, t.Provider, t.Host, orDash(t.Kind), strings.Join(t.Scopes, ","), t.Status, fmtExpiry(t.ExpiresAt, now),
-						fmtDate(t.LastValidatedAt, "never"), fmtDate(t.LastUsedAt, "never"), orDash(t.Fingerprint), orDash(t.Last4))
+						fmtDate(t.LastValidatedAt, "never"), fmtDate(t.LastUsedAt, "never"), orDash(t.Fingerprint), orDash(t.Last4), tokenWarn(t, now))
 				}
 				return tw.Flush()
 			})
@@ -495,12 +495,6 @@ prefixes the token serves; repeat it to give several.`,
 	cmd.Flags().BoolVar(&allowMissing, "allow-missing", false, `keep the token even if it now lacks permissions for its uses (status "limited")`)
 	outputFlag(cmd)
 	return cmd
-}
-
-func (a *app) tokenDeleteCmd() *cobra.Command {
-	return a.deleteCmd("token", "token", a.completeTokenNames, func(ctx context.Context, c *client.Client, name string) error {
-		return c.DeleteToken(ctx, name, name)
-	})
 }
 
 func (a *app) completeTokenNames(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
@@ -623,6 +617,9 @@ func writeTokenDetails(w io.Writer, t access.TokenView, now time.Time) {
 	row(tw, "Status:", status)
 	row(tw, "Last validated:", fmtTime(t.LastValidatedAt, "never"))
 	row(tw, "Last used:", fmtTime(t.LastUsedAt, "never"))
+	if t.RateLimit != nil {
+		row(tw, "Rate limit:", fmtRateLimit(t.RateLimit, now))
+	}
 	row(tw, "Fingerprint:", orDash(t.Fingerprint))
 	row(tw, "Last 4:", orDash(t.Last4))
 	row(tw, "Created:", fmtTime(&t.CreatedAt, "-"))
@@ -632,4 +629,5 @@ func writeTokenDetails(w io.Writer, t access.TokenView, now time.Time) {
 		writeChecks(w, t.Report.Checks)
 		writeNotes(w, t.Report.Notes)
 	}
+	writeServedApps(w, t.Applications)
 }

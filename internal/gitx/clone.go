@@ -29,7 +29,14 @@ type CloneOptions struct {
 	// token, such as HelperCommand("/usr/bin/gitaccess", "credential").
 	// Empty means anonymous.
 	HelperCommand string
-	Progress      func(line string)
+	// CABundle is the PEM CA bundle of the token that serves the
+	// repository, for a provider whose certificate chains to a private
+	// CA; nil means the system roots. Git trusts it for the repository's
+	// host only (submodules there included), through a temporary file
+	// that is gone when Clone returns and is named in git's environment,
+	// not in the clone's .git/config.
+	CABundle []byte
+	Progress func(line string)
 }
 
 // Clone clones into o.Dir through a credential helper that git runs
@@ -86,6 +93,19 @@ func (r *Runner) Clone(ctx context.Context, o CloneOptions) error {
 	if o.HelperCommand != "" {
 		config = append(config, Config{"credential.helper", o.HelperCommand})
 	}
+	if len(o.CABundle) > 0 {
+		file, remove, err := tempCAFile(o.CABundle)
+		if err != nil {
+			return fmt.Errorf("clone: %w", err)
+		}
+		defer remove()
+		c, err := caConfig(gitURL, file)
+		if err != nil {
+			return fmt.Errorf("clone: %w", err)
+		}
+		config = append(config, c)
+	}
+	withCA := len(o.CABundle) > 0
 	args := []string{"clone"}
 	if o.Progress != nil {
 		args = append(args, "--progress")
@@ -105,7 +125,7 @@ func (r *Runner) Clone(ctx context.Context, o CloneOptions) error {
 	}
 	args = append(args, "--", gitURL, tmp)
 	if err := r.Run(ctx, Cmd{Op: "clone", Args: args, Config: config, Progress: o.Progress}); err != nil {
-		return err
+		return certError(err, gitURL, withCA)
 	}
 	if sha {
 		if err := r.Run(ctx, Cmd{Op: "checkout", Dir: tmp, Args: []string{"checkout", "--quiet", "--detach", o.Ref, "--"}, Config: config, Progress: o.Progress}); err != nil {
@@ -113,7 +133,7 @@ func (r *Runner) Clone(ctx context.Context, o CloneOptions) error {
 		}
 		if o.RecurseSubmodules {
 			if err := r.Run(ctx, Cmd{Op: "submodule update", Dir: tmp, Args: []string{"submodule", "update", "--init", "--recursive"}, Config: config, Progress: o.Progress}); err != nil {
-				return err
+				return certError(err, gitURL, withCA)
 			}
 		}
 	}

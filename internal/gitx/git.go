@@ -37,6 +37,9 @@ var (
 	ErrRepoNotFound = errors.New("repository not found")
 	ErrRefNotFound  = errors.New("ref not found")
 	ErrCorrupt      = errors.New("repository corrupt")
+	// ErrCertificate: git did not trust the server's TLS certificate
+	// (a private CA it was not given, or a wrong host name).
+	ErrCertificate = errors.New("TLS certificate not trusted")
 )
 
 // GitError is a git command that exited non-zero.
@@ -86,6 +89,11 @@ var (
 		"bad packed object", "index file", "packfile", "not a git repository", "does not point to a valid object",
 		"fatal: loose object", "failed to read object", "unable to unpack", "bad tree object",
 	}
+	certSigns = []string{
+		"server certificate verification failed", "ssl certificate problem", "certificate verify failed",
+		"unable to get local issuer certificate", "self signed certificate", "self-signed certificate",
+		"no alternative certificate subject name matches", "ssl: certificate subject name",
+	}
 	repoNotFoundRE = regexp.MustCompile(`repository '[^']*' not found`)
 )
 
@@ -100,6 +108,8 @@ func classify(stderr string) error {
 		return false
 	}
 	switch {
+	case has(certSigns):
+		return ErrCertificate
 	case has(authSigns):
 		return ErrAuthFailed
 	case has(deniedSigns):

@@ -46,6 +46,21 @@ var (
 // anonymous access.
 type CredentialFunc func(ctx context.Context) (username string, password secret.Value, err error)
 
+// FetchOptions is what one fetch needs from the token that serves the
+// repository.
+type FetchOptions struct {
+	// Credential supplies the basic-auth pair (see CredentialFunc).
+	Credential CredentialFunc
+	// CABundle is the token's CA bundle (PEM), for a provider whose
+	// certificate chains to a private CA; nil means the system roots.
+	// Git trusts it for the repository's host only.
+	CABundle []byte
+}
+
+// caDirName is the directory of the cache holding CA bundles git is
+// pointed at, each named by its SHA-256.
+const caDirName = "ca-bundles"
+
 // Mirrors is a cache of bare mirror repositories in one directory, one per
 // repository, so archives are served from local disk and each fetch moves
 // only what changed.
@@ -133,6 +148,11 @@ func NewMirrors(dir string, maxBytes int64, runner *Runner, logger *slog.Logger)
 			existing = append(existing, found{&mirror{name: name, size: size, present: true}, info.ModTime().UnixNano()})
 		}
 	}
+	if debris, err := filepath.Glob(filepath.Join(abs, caDirName, ".tmp-*")); err == nil {
+		for _, d := range debris {
+			_ = os.Remove(d)
+		}
+	}
 	slices.SortFunc(existing, func(a, b found) int { return cmp.Compare(a.mtime, b.mtime) })
 	for _, f := range existing {
 		m.tick++
@@ -191,8 +211,12 @@ func (m *Mirrors) touch(e *mirror) {
 //
 // The credential reaches git only through --config-env as an
 // Authorization header scoped to repoURL, in the environment of the git
-// process alone: never in argv, a URL or the mirror's config.
-func (m *Mirrors) Fetch(ctx context.Context, repoURL string, cred CredentialFunc) (string, error) {
+// process alone: never in argv, a URL or the mirror's config. A CA bundle
+// is written once under the cache (named by its SHA-256, shared by every
+// fetch that needs it) and reaches git the same way, as the sslCAInfo of
+// the repository's host. Concurrent callers share the first caller's
+// options.
+func (m *Mirrors) Fetch(ctx context.Context, repoURL string, o FetchOptions) (string, error) {
 	gitURL, key, err := NormalizeURL(repoURL)
 	if err != nil {
 		return "", err
@@ -226,7 +250,7 @@ func (m *Mirrors) Fetch(ctx context.Context, repoURL string, cred CredentialFunc
 			fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 			call = &fetchCall{done: make(chan struct{}), cancel: cancel}
 			e.fetch = call
-			go m.runFetch(fctx, e, call, gitURL, cred)
+			go m.runFetch(fctx, e, call, gitURL, o)
 		}
 		call.waiters++
 		m.mu.Unlock()
@@ -284,9 +308,9 @@ func (m *Mirrors) Lookup(ctx context.Context, repoURL, sha string) (path string,
 	return p, err == nil
 }
 
-func (m *Mirrors) runFetch(ctx context.Context, e *mirror, call *fetchCall, gitURL string, cred CredentialFunc) {
+func (m *Mirrors) runFetch(ctx context.Context, e *mirror, call *fetchCall, gitURL string, o FetchOptions) {
 	defer call.cancel()
-	err := m.update(ctx, e, gitURL, cred)
+	err := certError(m.update(ctx, e, gitURL, o), gitURL, len(o.CABundle) > 0)
 	p := m.path(e.name)
 	_, statErr := os.Stat(p)
 	size, sizeErr := dirSize(p)
@@ -306,14 +330,35 @@ func (m *Mirrors) runFetch(ctx context.Context, e *mirror, call *fetchCall, gitU
 // Network trouble says nothing about the mirror, so it does not trigger fsck.
 var netSigns = []string{"could not resolve", "failed to connect", "connection", "timed out", "ssl", "tls", "certificate", "returned error: 5", "early eof", "rpc failed"}
 
-func (m *Mirrors) update(ctx context.Context, e *mirror, gitURL string, cred CredentialFunc) error {
+// gitAuth is what a fetch hands git: the credential (secret) and any
+// other per-run settings.
+type gitAuth struct {
+	secret []SecretConfig
+	scrub  []secret.Value
+	config []Config
+}
+
+func (m *Mirrors) update(ctx context.Context, e *mirror, gitURL string, o FetchOptions) error {
 	p := m.path(e.name)
-	auth, scrub, err := authConfig(ctx, gitURL, cred)
+	var auth gitAuth
+	var err error
+	auth.secret, auth.scrub, err = authConfig(ctx, gitURL, o.Credential)
 	if err != nil {
 		return err
 	}
+	if len(o.CABundle) > 0 {
+		file, err := writeCAFile(filepath.Join(m.dir, caDirName), o.CABundle)
+		if err != nil {
+			return err
+		}
+		c, err := caConfig(gitURL, file)
+		if err != nil {
+			return err
+		}
+		auth.config = append(auth.config, c)
+	}
 	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
-		return m.clone(ctx, gitURL, p, auth, scrub)
+		return m.clone(ctx, gitURL, p, auth)
 	}
 	m.mu.Lock()
 	suspect := e.suspect
@@ -326,8 +371,9 @@ func (m *Mirrors) update(ctx context.Context, e *mirror, gitURL string, cred Cre
 		// An explicit URL, not the remote's, so the header's URL scope
 		// matches whichever spelling of the repository the caller used.
 		Args:         []string{"-c", "gc.autoDetach=false", "fetch", "--prune", "--no-write-fetch-head", "--quiet", "--", gitURL, "+refs/*:refs/*"},
-		SecretConfig: auth,
-		Scrub:        scrub,
+		Config:       auth.config,
+		SecretConfig: auth.secret,
+		Scrub:        auth.scrub,
 		Stderr:       &stderr,
 	})
 	var reason string
@@ -360,7 +406,7 @@ func (m *Mirrors) update(ctx context.Context, e *mirror, gitURL string, cred Cre
 	if err := m.discard(p); err != nil {
 		return err
 	}
-	if err := m.clone(ctx, gitURL, p, auth, scrub); err != nil {
+	if err := m.clone(ctx, gitURL, p, auth); err != nil {
 		return err
 	}
 	m.setSuspect(e, false)
@@ -394,7 +440,7 @@ func authConfig(ctx context.Context, gitURL string, cred CredentialFunc) ([]Secr
 
 // clone makes a mirror beside its final place and renames it in, so a
 // half-made clone is never taken for a mirror.
-func (m *Mirrors) clone(ctx context.Context, gitURL, dst string, auth []SecretConfig, scrub []secret.Value) error {
+func (m *Mirrors) clone(ctx context.Context, gitURL, dst string, auth gitAuth) error {
 	tmp, err := os.MkdirTemp(m.dir, ".tmp-")
 	if err != nil {
 		return fmt.Errorf("clone: %w", err)
@@ -403,13 +449,14 @@ func (m *Mirrors) clone(ctx context.Context, gitURL, dst string, auth []SecretCo
 	if err := m.runner.Run(ctx, Cmd{
 		Op:           "clone",
 		Args:         []string{"clone", "--mirror", "--quiet", "--", gitURL, tmp},
-		SecretConfig: auth,
-		Scrub:        scrub,
+		Config:       auth.config,
+		SecretConfig: auth.secret,
+		Scrub:        auth.scrub,
 	}); err != nil {
 		return err
 	}
-	secrets := slices.Clone(scrub)
-	for _, a := range auth {
+	secrets := slices.Clone(auth.scrub)
+	for _, a := range auth.secret {
 		secrets = append(secrets, a.Value)
 	}
 	if err := checkConfig(filepath.Join(tmp, "config"), secrets); err != nil {

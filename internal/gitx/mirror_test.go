@@ -87,7 +87,7 @@ func TestMirrorCloneFetchResolveArchive(t *testing.T) {
 	m, dir := newMirrors(t, f, 0)
 	ctx := context.Background()
 
-	p, err := m.Fetch(ctx, gs.URL("group/app"), cred)
+	p, err := m.Fetch(ctx, gs.URL("group/app"), gitx.FetchOptions{Credential: cred})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestMirrorCloneFetchResolveArchive(t *testing.T) {
 	// A new commit is there after the next Fetch, which fetches rather
 	// than clones, whatever spelling of the URL is used.
 	second := gs.Commit("group/app", map[string]string{"README.md": "v2\n"}, "second")
-	p2, err := m.Fetch(ctx, strings.TrimSuffix(gs.URL("group/app"), ".git")+"/", cred)
+	p2, err := m.Fetch(ctx, strings.TrimSuffix(gs.URL("group/app"), ".git")+"/", gitx.FetchOptions{Credential: cred})
 	if err != nil || p2 != p {
 		t.Fatalf("second fetch: %q, %v (want same mirror %q)", p2, err, p)
 	}
@@ -224,7 +224,7 @@ func TestMirrorRefusals(t *testing.T) {
 		"local path":       {gs.RepoDir("org/app"), nil, gitx.ErrInvalidURL},
 		"option injection": {"-uhttps://x/y", nil, gitx.ErrInvalidURL},
 	} {
-		_, err := m.Fetch(ctx, tc.url, tc.cred)
+		_, err := m.Fetch(ctx, tc.url, gitx.FetchOptions{Credential: tc.cred})
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: err = %v, want %v", name, err, tc.want)
 		}
@@ -235,7 +235,7 @@ func TestMirrorRefusals(t *testing.T) {
 	if errors.Is(errors.New("x"), gitx.ErrAuthFailed) {
 		t.Fatal("sanity")
 	}
-	_, err := m.Fetch(ctx, gs.URL("org/app"), staticCred("x", "ghp_wrong_token"))
+	_, err := m.Fetch(ctx, gs.URL("org/app"), gitx.FetchOptions{Credential: staticCred("x", "ghp_wrong_token")})
 	if msg := err.Error(); !strings.Contains(msg, "authentication failed") {
 		t.Errorf("message does not say authentication: %s", msg)
 	}
@@ -270,7 +270,7 @@ func TestMirrorConcurrentFetchRunsGitOnce(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { paths[i], errs[i] = m.Fetch(context.Background(), url, cred) })
+		wg.Go(func() { paths[i], errs[i] = m.Fetch(context.Background(), url, gitx.FetchOptions{Credential: cred}) })
 	}
 	for m.FetchWaiters(url) < n {
 		runtime.Gosched()
@@ -306,12 +306,15 @@ func TestMirrorFetchSurvivesOneCallerLeaving(t *testing.T) {
 	}
 	impatient, cancel := context.WithCancel(context.Background())
 	leaderErr := make(chan error, 1)
-	go func() { _, err := m.Fetch(impatient, url, cred); leaderErr <- err }()
+	go func() { _, err := m.Fetch(impatient, url, gitx.FetchOptions{Credential: cred}); leaderErr <- err }()
 	for m.FetchWaiters(url) < 1 {
 		runtime.Gosched()
 	}
 	patientErr := make(chan error, 1)
-	go func() { _, err := m.Fetch(context.Background(), url, cred); patientErr <- err }()
+	go func() {
+		_, err := m.Fetch(context.Background(), url, gitx.FetchOptions{Credential: cred})
+		patientErr <- err
+	}()
 	for m.FetchWaiters(url) < 2 {
 		runtime.Gosched()
 	}
@@ -349,7 +352,7 @@ func TestMirrorLRUEviction(t *testing.T) {
 	ctx := context.Background()
 
 	probe, _ := newMirrors(t, f, 0)
-	if _, err := probe.Fetch(ctx, gs.URL("org/a"), cred); err != nil {
+	if _, err := probe.Fetch(ctx, gs.URL("org/a"), gitx.FetchOptions{Credential: cred}); err != nil {
 		t.Fatal(err)
 	}
 	one := probe.Usage()
@@ -360,7 +363,7 @@ func TestMirrorLRUEviction(t *testing.T) {
 	// Room for two and a half mirrors.
 	m, _ := newMirrors(t, f, one*5/2)
 	fetch := func(r string) string {
-		p, err := m.Fetch(ctx, gs.URL(r), cred)
+		p, err := m.Fetch(ctx, gs.URL(r), gitx.FetchOptions{Credential: cred})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -427,7 +430,7 @@ func TestMirrorInUseIsNeverEvicted(t *testing.T) {
 	ctx := context.Background()
 	m, _ := newMirrors(t, f, 1) // every mirror is over budget
 
-	a, err := m.Fetch(ctx, gs.URL("org/a"), cred)
+	a, err := m.Fetch(ctx, gs.URL("org/a"), gitx.FetchOptions{Credential: cred})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +446,7 @@ func TestMirrorInUseIsNeverEvicted(t *testing.T) {
 	go func() { archived <- m.Archive(ctx, a, sha, "", w) }()
 	<-w.started
 
-	b, err := m.Fetch(ctx, gs.URL("org/b"), cred)
+	b, err := m.Fetch(ctx, gs.URL("org/b"), gitx.FetchOptions{Credential: cred})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,7 +457,7 @@ func TestMirrorInUseIsNeverEvicted(t *testing.T) {
 	if err := <-archived; err != nil {
 		t.Fatal(err)
 	}
-	c, err := m.Fetch(ctx, gs.URL("org/c"), cred)
+	c, err := m.Fetch(ctx, gs.URL("org/c"), gitx.FetchOptions{Credential: cred})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -475,7 +478,7 @@ func TestMirrorHealsTruncatedPack(t *testing.T) {
 	cred := staticCred("x", "tok")
 	ctx := context.Background()
 	m, _ := newMirrors(t, f, 0)
-	p, err := m.Fetch(ctx, gs.URL("org/app"), cred)
+	p, err := m.Fetch(ctx, gs.URL("org/app"), gitx.FetchOptions{Credential: cred})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -492,7 +495,7 @@ func TestMirrorHealsTruncatedPack(t *testing.T) {
 	}
 	head := gs.Commit("org/app", map[string]string{"new.txt": "new\n"}, "second")
 
-	if _, err := m.Fetch(ctx, gs.URL("org/app"), cred); err != nil {
+	if _, err := m.Fetch(ctx, gs.URL("org/app"), gitx.FetchOptions{Credential: cred}); err != nil {
 		t.Fatalf("fetch did not heal: %v", err)
 	}
 	if _, err := os.Stat(packs[0]); err == nil {
@@ -517,13 +520,13 @@ func TestMirrorHealsMissingObject(t *testing.T) {
 	cred := staticCred("x", "tok")
 	ctx := context.Background()
 	m, _ := newMirrors(t, f, 0)
-	p, err := m.Fetch(ctx, gs.URL("org/app"), cred)
+	p, err := m.Fetch(ctx, gs.URL("org/app"), gitx.FetchOptions{Credential: cred})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A small fetch leaves loose objects; delete the new blob's file.
 	head := gs.Commit("org/app", map[string]string{"b.txt": "only here\n"}, "second")
-	if _, err := m.Fetch(ctx, gs.URL("org/app"), cred); err != nil {
+	if _, err := m.Fetch(ctx, gs.URL("org/app"), gitx.FetchOptions{Credential: cred}); err != nil {
 		t.Fatal(err)
 	}
 	blob := gitIn(t, p, "rev-parse", head+":b.txt")
@@ -537,7 +540,7 @@ func TestMirrorHealsMissingObject(t *testing.T) {
 	if !errors.Is(err, gitx.ErrCorrupt) {
 		t.Fatalf("archive of a damaged mirror: %v, want ErrCorrupt", err)
 	}
-	if _, err := m.Fetch(ctx, gs.URL("org/app"), cred); err != nil {
+	if _, err := m.Fetch(ctx, gs.URL("org/app"), gitx.FetchOptions{Credential: cred}); err != nil {
 		t.Fatalf("fetch did not heal: %v", err)
 	}
 	var buf bytes.Buffer
@@ -549,7 +552,7 @@ func TestMirrorHealsMissingObject(t *testing.T) {
 	}
 
 	// A healthy mirror is not checked again.
-	if _, err := m.Fetch(ctx, gs.URL("org/app"), cred); err != nil || f.execs("fsck") != 1 {
+	if _, err := m.Fetch(ctx, gs.URL("org/app"), gitx.FetchOptions{Credential: cred}); err != nil || f.execs("fsck") != 1 {
 		t.Errorf("fsck ran on a healthy mirror (%d), %v", f.execs("fsck"), err)
 	}
 }
@@ -564,12 +567,12 @@ func TestMirrorHealsMissingTipCommit(t *testing.T) {
 	cred := staticCred("x", "tok")
 	ctx := context.Background()
 	m, _ := newMirrors(t, f, 0)
-	p, err := m.Fetch(ctx, gs.URL("org/app"), cred)
+	p, err := m.Fetch(ctx, gs.URL("org/app"), gitx.FetchOptions{Credential: cred})
 	if err != nil {
 		t.Fatal(err)
 	}
 	head := gs.Commit("org/app", map[string]string{"b.txt": "b\n"}, "second")
-	if _, err := m.Fetch(ctx, gs.URL("org/app"), cred); err != nil {
+	if _, err := m.Fetch(ctx, gs.URL("org/app"), gitx.FetchOptions{Credential: cred}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Remove(filepath.Join(p, "objects", head[:2], head[2:])); err != nil {
@@ -578,7 +581,7 @@ func TestMirrorHealsMissingTipCommit(t *testing.T) {
 	if _, err := m.ResolveRef(ctx, p, "main"); !errors.Is(err, gitx.ErrCorrupt) {
 		t.Fatalf("resolve main with its commit gone: %v, want ErrCorrupt", err)
 	}
-	if _, err := m.Fetch(ctx, gs.URL("org/app"), cred); err != nil {
+	if _, err := m.Fetch(ctx, gs.URL("org/app"), gitx.FetchOptions{Credential: cred}); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := m.ResolveRef(ctx, p, "main"); err != nil || got != head {
@@ -600,7 +603,7 @@ func benchMirror(b *testing.B) (*gitx.Mirrors, string, string, *fixture) {
 	gs.Grant("tok", "org/app")
 	m, _ := newMirrors(b, f, 0)
 	ctx := context.Background()
-	p, err := m.Fetch(ctx, gs.URL("org/app"), staticCred("x", "tok"))
+	p, err := m.Fetch(ctx, gs.URL("org/app"), gitx.FetchOptions{Credential: staticCred("x", "tok")})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -664,14 +667,14 @@ func TestMirrorLookupFindsWithoutFetching(t *testing.T) {
 			t.Errorf("Lookup(%q) before any fetch = %q, %v", u, p, ok)
 		}
 	}
-	p, err := m.Fetch(ctx, gs.URL("org/app"), cred)
+	p, err := m.Fetch(ctx, gs.URL("org/app"), gitx.FetchOptions{Credential: cred})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A small fetch leaves loose objects, to damage below.
 	first := head
 	head = gs.Commit("org/app", map[string]string{"b.txt": "only here\n"}, "second")
-	if _, err := m.Fetch(ctx, gs.URL("org/app"), cred); err != nil {
+	if _, err := m.Fetch(ctx, gs.URL("org/app"), gitx.FetchOptions{Credential: cred}); err != nil {
 		t.Fatal(err)
 	}
 	execs := func() int { f.mu.Lock(); defer f.mu.Unlock(); return len(f.argv) }
@@ -707,7 +710,7 @@ func TestMirrorLookupFindsWithoutFetching(t *testing.T) {
 	if n := execs() - before; n != 1 {
 		t.Errorf("%d git runs where only the tree needed one", n)
 	}
-	if _, err := m.Fetch(ctx, gs.URL("org/app"), cred); err != nil || f.execs("fsck") != 0 {
+	if _, err := m.Fetch(ctx, gs.URL("org/app"), gitx.FetchOptions{Credential: cred}); err != nil || f.execs("fsck") != 0 {
 		t.Fatalf("fetch after looking up absent objects: %v, %d fsck", err, f.execs("fsck"))
 	}
 
@@ -722,7 +725,7 @@ func TestMirrorLookupFindsWithoutFetching(t *testing.T) {
 	if _, ok := m.Lookup(ctx, gs.URL("org/app"), head); ok {
 		t.Error("Lookup offers a mirror found damaged")
 	}
-	if _, err := m.Fetch(ctx, gs.URL("org/app"), cred); err != nil {
+	if _, err := m.Fetch(ctx, gs.URL("org/app"), gitx.FetchOptions{Credential: cred}); err != nil {
 		t.Fatal(err)
 	}
 	if got, ok := m.Lookup(ctx, gs.URL("org/app"), head); !ok || got != p {

@@ -25,7 +25,10 @@ import (
 	"github.com/gitaccess/gitaccess/internal/forge/gitea"
 	"github.com/gitaccess/gitaccess/internal/forge/github"
 	"github.com/gitaccess/gitaccess/internal/forge/gitlab"
+	"github.com/gitaccess/gitaccess/internal/forge/ratelimit"
 	"github.com/gitaccess/gitaccess/internal/gitx"
+	"github.com/gitaccess/gitaccess/internal/lifecycle"
+	"github.com/gitaccess/gitaccess/internal/metrics"
 	"github.com/gitaccess/gitaccess/internal/secret/keyring"
 	"github.com/gitaccess/gitaccess/internal/store"
 	"github.com/gitaccess/gitaccess/internal/store/postgres"
@@ -65,6 +68,14 @@ type Config struct {
 	// GitEnv is extra environment for the server's own git processes
 	// (tests point GIT_SSL_CAINFO at their CA).
 	GitEnv []string
+	// MetricsListen, when set, serves /metrics on this address instead
+	// of on the main listener (--metrics-listen).
+	MetricsListen string
+	// RevalidateEvery is how often every token is re-inspected (default
+	// 6h, jittered ±10%, once across replicas).
+	RevalidateEvery time.Duration
+	// SMTP, when set, mails token warnings.
+	SMTP *lifecycle.SMTPConfig
 }
 
 // Files the data directory holds.
@@ -99,7 +110,11 @@ type App struct {
 	Store    store.Store
 	Webhooks *webhook.Service
 	Events   *events.Dispatcher
-	cfg      Config
+	// Lifecycle revalidates tokens on a schedule and mails warnings.
+	Lifecycle *lifecycle.Runner
+	// Metrics serves /metrics (on Handler, or on MetricsListen).
+	Metrics *metrics.Metrics
+	cfg     Config
 }
 
 // Start runs the background workers (routing deliveries, sending events)
@@ -107,6 +122,7 @@ type App struct {
 func (a *App) Start(ctx context.Context) {
 	go a.Webhooks.Run(ctx)
 	go a.Events.Run(ctx)
+	go a.Lifecycle.Run(ctx)
 }
 
 // leaseOwner names this process's job leases: host, pid and a random part.
@@ -164,11 +180,15 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		st.Close()
 		return nil, fmt.Errorf("opening the mirror cache: %w", err)
 	}
+	// Every provider request goes through the rate-limit tracker, which
+	// also counts it for /metrics.
+	met := metrics.New(metrics.Config{Tokens: st, Now: cfg.Now, Logger: log})
+	limits := ratelimit.New(ratelimit.Config{Store: st, Observer: met, Logger: log, Now: cfg.Now})
 	forges := access.ForgeMap{
-		forge.GitHub:    github.New(policy, log),
-		forge.GitLab:    gitlab.New(policy, log),
-		forge.Bitbucket: bitbucket.New(policy, log),
-		forge.Gitea:     gitea.New(policy, log),
+		forge.GitHub:    github.New(policy, log).WithTransport(limits.Wrap),
+		forge.GitLab:    gitlab.New(policy, log).WithTransport(limits.Wrap),
+		forge.Bitbucket: bitbucket.New(policy, log).WithTransport(limits.Wrap),
+		forge.Gitea:     gitea.New(policy, log).WithTransport(limits.Wrap),
 	}
 	eventClient, err := policy.Client(nil)
 	if err != nil {
@@ -178,7 +198,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	owner := leaseOwner()
 	dispatcher := events.New(events.Config{
 		Store: st, Opener: keys, Client: eventClient, Logger: log, Now: cfg.Now, Owner: owner,
-		AssociatedData: access.AssociatedData, Jitter: rand.Float64,
+		AssociatedData: access.AssociatedData, Jitter: rand.Float64, Observer: met,
 	})
 	svc := access.New(access.Config{
 		Store:            st,
@@ -207,10 +227,17 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	hooks := webhook.New(webhook.Config{
 		Store: st, Opener: keys, Parsers: forgeParsers(forges), Refresh: svc, Logger: log, Now: cfg.Now,
-		Owner: owner, AssociatedData: access.AssociatedData, Notify: dispatcher.Wake,
+		Owner: owner, AssociatedData: access.AssociatedData, Notify: dispatcher.Wake, Observer: met,
 	})
 	h := api.New(api.Config{Service: svc, Webhooks: hooks, Logger: log})
-	return &App{Handler: h, Service: svc, Store: st, Webhooks: hooks, Events: dispatcher, cfg: cfg}, nil
+	if cfg.MetricsListen == "" {
+		h = withMetrics(h, met)
+	}
+	lc := lifecycle.Config{Store: st, Tokens: svc, Every: cfg.RevalidateEvery, Holder: owner, Now: cfg.Now, Logger: log}
+	if cfg.SMTP != nil {
+		lc.Mailer = lifecycle.NewSMTP(*cfg.SMTP)
+	}
+	return &App{Handler: h, Service: svc, Store: st, Webhooks: hooks, Events: dispatcher, Lifecycle: lifecycle.New(lc), Metrics: met, cfg: cfg}, nil
 }
 
 // Run serves until ctx is cancelled, then shuts down gracefully.
@@ -229,6 +256,14 @@ func Run(ctx context.Context, cfg Config) error {
 		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 			return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
 		}
+	}
+	if cfg.MetricsListen != "" {
+		stopMetrics, err := serveMetrics(cfg.MetricsListen, app.Metrics, cfg.Logger)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopMetrics(context.WithoutCancel(ctx))
 	}
 	srv := &http.Server{
 		Handler:           app.Handler,

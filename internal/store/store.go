@@ -262,6 +262,8 @@ type Store interface {
 	ListAudit(ctx context.Context, orgID string, p Page) (records []AuditRecord, next string, err error)
 
 	WebhookStore
+	LifecycleStore
+	RateLimitStore
 
 	// SealedRows returns every sealed value in the store.
 	SealedRows(ctx context.Context) ([]SealedRow, error)
