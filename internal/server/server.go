@@ -18,6 +18,7 @@ import (
 
 	"github.com/gitaccess/gitaccess/internal/access"
 	"github.com/gitaccess/gitaccess/internal/api"
+	"github.com/gitaccess/gitaccess/internal/console"
 	"github.com/gitaccess/gitaccess/internal/egress"
 	"github.com/gitaccess/gitaccess/internal/events"
 	"github.com/gitaccess/gitaccess/internal/forge"
@@ -230,6 +231,13 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		Owner: owner, AssociatedData: access.AssociatedData, Notify: dispatcher.Wake, Observer: met,
 	})
 	h := api.New(api.Config{Service: svc, Webhooks: hooks, Logger: log})
+	// The web console serves "/" and /console/; everything else stays the API's.
+	web, cerr := console.New(console.Config{Service: svc, Sessions: st, Next: h, PublicURL: cfg.PublicURL, Logger: log, Now: cfg.Now})
+	if cerr != nil {
+		st.Close()
+		return nil, cerr
+	}
+	h = web
 	if cfg.MetricsListen == "" {
 		h = withMetrics(h, met)
 	}

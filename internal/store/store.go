@@ -263,6 +263,7 @@ type Store interface {
 
 	WebhookStore
 	LifecycleStore
+	ConsoleStore
 	RateLimitStore
 
 	// SealedRows returns every sealed value in the store.

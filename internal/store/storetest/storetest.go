@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ReplaceSealedAllOrNothing", testReplaceSealedAllOrNothing},
 		{"ReplaceSealedStale", testReplaceSealedStale},
 	}
+	tests = append(tests, consoleTests()...)
 	tests = append(tests, rateLimitTests()...)
 	tests = append(tests, lifecycleTests()...)
 	for _, tc := range append(tests, webhookTests()...) {
