@@ -48,6 +48,9 @@ type Service interface {
 	DeleteTokenWith(ctx context.Context, p access.Principal, name string, in access.DeleteTokenInput) (access.DeleteTokenResult, error)
 	TokenImpact(ctx context.Context, p access.Principal, name string) (access.TokenImpact, error)
 	RotateToken(ctx context.Context, p access.Principal, name string, in access.RotateTokenInput) (access.RotateResult, error)
+	// Status is the organization's token health: what needs attention,
+	// the warnings given and the revalidation schedule.
+	Status(ctx context.Context, p access.Principal) (access.StatusView, error)
 
 	ListApps(ctx context.Context, p access.Principal, page store.Page) ([]access.AppView, string, error)
 	GetApp(ctx context.Context, p access.Principal, name string) (access.AppView, error)

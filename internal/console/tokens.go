@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -92,17 +93,17 @@ func daysLeft(t *time.Time, now time.Time) *int {
 	if t == nil {
 		return nil
 	}
-	d := int(t.Sub(now).Hours() / 24)
-	if t.Before(now) {
-		d = -int(now.Sub(*t).Hours()/24) - 1
-	}
+	// Whole days, rounded down as access counts them, so the list, the
+	// panel and the warnings say the same number.
+	d := int(math.Floor(t.Sub(now).Hours() / 24))
 	return &d
 }
 
 type tokensData struct {
-	Tokens   []tokenRow
-	Timeline timeline
-	AppsErr  *uiError
+	Tokens    []tokenRow
+	Timeline  timeline
+	AppsErr   *uiError
+	Attention attentionView
 }
 
 func (c *Console) tokensPage(w http.ResponseWriter, r *http.Request, s session) {
@@ -113,7 +114,7 @@ func (c *Console) tokensPage(w http.ResponseWriter, r *http.Request, s session) 
 		return
 	}
 	now := c.now()
-	d := tokensData{Timeline: newTimeline(tokens, now)}
+	d := tokensData{Timeline: newTimeline(tokens, now), Attention: c.attention(r, s)}
 	byToken := map[string][]string{}
 	if apps, err := c.allApps(r.Context(), s.p); err != nil {
 		d.AppsErr = c.problem(r, err)
@@ -249,6 +250,8 @@ type tokenData struct {
 	Edit   editForm
 	// Section names the form an error belongs to: edit, rotate, delete.
 	Section string
+	// Banner says why the token needs attention; nil when it does not.
+	Banner *tokenBanner
 }
 
 type editForm struct {
@@ -270,7 +273,15 @@ func (c *Console) tokenView(ctx context.Context, s session, name string) (tokenD
 	if err != nil {
 		return tokenData{}, err
 	}
-	return tokenData{Token: t, CSRF: s.csrf, DaysLeft: daysLeft(t.ExpiresAt, c.now()), Choice: choice, Impact: im, Others: others, Edit: editFormOf(t)}, nil
+	d := tokenData{Token: t, CSRF: s.csrf, DaysLeft: daysLeft(t.ExpiresAt, c.now()), Choice: choice, Impact: im, Others: others, Edit: editFormOf(t)}
+	// The banner is a help, not the page: without it the token's details
+	// still say its status and expiry.
+	if v, err := c.svc.Status(ctx, p); err != nil {
+		c.log.WarnContext(ctx, "console: reading token health for the banner failed", "token", t.Name, "err", err)
+	} else {
+		d.Banner = bannerFor(v, t.Name, canManage(p.Role))
+	}
+	return d, nil
 }
 
 func (c *Console) tokenPage(w http.ResponseWriter, r *http.Request, s session) {

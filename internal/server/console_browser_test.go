@@ -290,6 +290,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	if !slices.Contains(markers, "tl-marker status-expiring:acme-ci") || !slices.Contains(markers, "tl-marker status-valid:legacy") {
 		t.Errorf("timeline markers = %v", markers)
 	}
+	// Expiring within 30 days, it needs attention: the panel says so and
+	// offers to rotate it.
+	if got := b.text("#attention-acme-ci"); !strings.Contains(got, "Expiring") || !strings.Contains(got, "days left") || !strings.Contains(got, "Rotate acme-ci") {
+		t.Errorf("the Needs attention panel's entry for acme-ci reads %q", got)
+	}
 	b.shot("tokens")
 
 	// Create an application from the provider's list, searching it.
@@ -347,9 +352,20 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.shot("app")
 
+	// Now the panel names the application that breaks with acme-ci.
+	b.open("/")
+	b.waitFor("the Needs attention panel", `document.getElementById("attention-acme-ci")`)
+	if got := b.text("#attention-acme-ci"); !strings.Contains(got, "Applications that break with it: hello.") {
+		t.Errorf("the panel's entry for acme-ci reads %q", got)
+	}
+	b.shot("tokens-attention")
+
 	// The delete dialog of a token in use names what depends on it; Escape
 	// closes it and gives the focus back to the button that opened it.
 	b.open("/console/tokens/acme-ci")
+	if got := b.text("#token-banner"); !strings.Contains(got, "1 application depends on it: hello. Rotate it before then.") {
+		t.Errorf("the banner of acme-ci reads %q", got)
+	}
 	b.do(chromedp.Click(chromedp.CSS(`a[data-dialog="delete-dialog"]`)))
 	b.waitFor("the open dialog", `document.getElementById("delete-dialog").open`)
 	if got := b.text("#delete-dialog"); !strings.Contains(got, "hello") || !strings.Contains(got, "Codertocat/Hello-World") || !strings.Contains(got, "Unbind them") {
