@@ -306,6 +306,7 @@ func (s *Service) addToken(ctx context.Context, p Principal, in AddTokenInput) (
 		}
 		return TokenResult{}, fmt.Errorf("saving token: %w", err)
 	}
+	s.tokenStatusChanged(ctx, t) // a token added within 30 days of its expiry warns now, not at the next sweep
 	return TokenResult{Token: s.view(t, false), Report: report}, nil
 }
 
