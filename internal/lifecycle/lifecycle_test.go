@@ -529,3 +529,26 @@ func TestExpiryWarningsPostgres(t *testing.T) {
 		t.Fatalf("warned at %v, want [30 14]", thresholds(got))
 	}
 }
+
+// A token added already within 30 days of its expiry warns when it is
+// saved: the platform hears of it now, not at the next sweep up to 6h on.
+func TestTokenAddedNearExpiryWarnsAtOnce(t *testing.T) {
+	w := newWorld(t, openSQLite(t, filepath.Join(t.TempDir(), "db")))
+	soon := w.clock.Now().Add(20 * day)
+	const value = "ghp_lifecycleCANARY0000000000000000000002"
+	w.gh.AddToken(value, forgetest.GitHubToken{Login: "deployer", Kind: forgetest.GitHubClassic,
+		Scopes: []string{"repo", "admin:repo_hook"}, ExpiresAt: &soon, Repos: []string{"acme/web"}})
+	if _, err := w.svc.AddToken(t.Context(), w.owner, access.AddTokenInput{Name: "soon", Provider: "github", Value: secret.New(value),
+		Prefixes: []string{"https://github.com/acme/web/"}}); err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := w.tokenEvents()
+	if len(evs) != 1 || evs[0].Data.Token.Name != "soon" || evs[0].Data.ThresholdDays != 30 {
+		t.Fatalf("after adding a token 20 days before expiry: %+v, want one 30-day warning for soon", evs)
+	}
+	// The sweep that follows does not warn again.
+	tick(t, w.runner("a", w.svc, nil))
+	if evs, _ := w.tokenEvents(); len(evs) != 1 {
+		t.Fatalf("the sweep after the add warned again: %d warnings", len(evs))
+	}
+}
