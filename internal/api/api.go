@@ -22,6 +22,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/gitaccess/gitaccess/internal/access"
+	"github.com/gitaccess/gitaccess/internal/accesslog"
 	"github.com/gitaccess/gitaccess/internal/forge"
 	"github.com/gitaccess/gitaccess/internal/secret"
 	"github.com/gitaccess/gitaccess/internal/store"
@@ -217,7 +218,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == prefix || strings.HasPrefix(r.URL.Path, prefix+"/") {
 		hdr.Set("Cache-Control", "no-store")
 	}
-	sw := &statusWriter{ResponseWriter: w}
+	sw := accesslog.NewRecorder(w)
 
 	defer func() {
 		v := recover()
@@ -229,11 +230,11 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.h.log.ErrorContext(r.Context(), "panic serving request",
 				"request_id", ri.id, "method", r.Method, "path", r.URL.Path,
 				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			if sw.status == 0 {
+			if !sw.Written() {
 				writeProblem(sw, internalProblem(ri.id))
 			}
 		}
-		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.code(),
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", sw.Status(),
 			"duration", time.Since(start), "key_id", ri.keyID, "request_id", ri.id}
 		if aborted {
 			attrs = append(attrs, "aborted", true)
@@ -291,35 +292,4 @@ func (h *headerRecorder) WriteHeader(code int) {
 func (h *headerRecorder) Write(b []byte) (int, error) {
 	h.WriteHeader(http.StatusOK)
 	return len(b), nil
-}
-
-// statusWriter remembers the status for the access log and recovery.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController (huma's read deadlines) reach the
-// connection.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *statusWriter) code() int {
-	if w.status == 0 {
-		return http.StatusOK
-	}
-	return w.status
 }

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/gitaccess/gitaccess/internal/access"
+	"github.com/gitaccess/gitaccess/internal/accesslog"
 	"github.com/gitaccess/gitaccess/internal/forge"
 	"github.com/gitaccess/gitaccess/internal/secret"
 	"github.com/gitaccess/gitaccess/internal/store"
@@ -186,10 +187,10 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	securityHeaders(w.Header())
 	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w}
+	sw := accesslog.NewRecorder(w)
 	w = sw
 	defer func() {
-		c.log.InfoContext(r.Context(), "console request", "method", r.Method, "path", r.URL.Path, "status", sw.code(), "duration", time.Since(start))
+		c.log.InfoContext(r.Context(), "console request", "method", r.Method, "path", r.URL.Path, "status", sw.Status(), "duration", time.Since(start))
 	}()
 	if r.URL.Path == "/console" {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -233,34 +234,4 @@ func staticHandler(fsys fs.FS) http.Handler {
 
 func (c *Console) crossOrigin(w http.ResponseWriter, r *http.Request) {
 	c.renderError(w, r, nil, http.StatusForbidden, "This form was sent from another site, so it was refused. Open the console directly and try again.")
-}
-
-// statusWriter remembers the status for the access log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w *statusWriter) code() int {
-	if w.status == 0 {
-		return http.StatusOK
-	}
-	return w.status
 }
