@@ -179,10 +179,11 @@ func internalProblem(requestID string) *Problem {
 	return p
 }
 
-// problemFor maps a use-case or provider error to a problem. ok is false
+// ProblemFor maps a use-case or provider error to a problem. ok is false
 // when err is not one a user can act on: the caller logs it and answers
-// internalProblem, so its text never reaches the client.
-func problemFor(err error, now time.Time) (p *Problem, ok bool) {
+// internalProblem, so its text never reaches the client. The web console
+// shows the same words, so a user reads one explanation wherever they are.
+func ProblemFor(err error, now time.Time) (p *Problem, ok bool) {
 	var ae *access.Error
 	if errors.As(err, &ae) && ae.Kind != "" {
 		if p := accessProblem(ae); p != nil {
@@ -288,7 +289,7 @@ func redactURL(raw string) string {
 // can act on are logged here with the request id and replaced.
 func (h *handlers) fail(ctx context.Context, err error) *Problem {
 	ri := infoFrom(ctx)
-	p, ok := problemFor(err, h.now())
+	p, ok := ProblemFor(err, h.now())
 	if !ok {
 		h.log.ErrorContext(ctx, "request failed", "request_id", ri.id, "error", err)
 		return internalProblem(ri.id)

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/gitaccess/gitaccess/internal/access"
-	"github.com/gitaccess/gitaccess/internal/egress"
+	"github.com/gitaccess/gitaccess/internal/api"
 	"github.com/gitaccess/gitaccess/internal/forge"
 	"github.com/gitaccess/gitaccess/internal/store"
 )
@@ -69,59 +69,17 @@ type uiError struct {
 // a user can act on; ok is false for faults the user cannot fix, whose
 // text stays in the log.
 func describe(err error) (*uiError, bool) {
-	var ae *access.Error
-	if errors.As(err, &ae) && ae.Kind != "" {
-		status := map[access.Kind]int{
-			access.KindInvalid:              http.StatusBadRequest,
-			access.KindNotFound:             http.StatusNotFound,
-			access.KindConflict:             http.StatusConflict,
-			access.KindForbidden:            http.StatusForbidden,
-			access.KindUnauthenticated:      http.StatusUnauthorized,
-			access.KindConfirmationRequired: http.StatusBadRequest,
-			access.KindMissingPermissions:   http.StatusUnprocessableEntity,
-		}[ae.Kind]
-		if status != 0 {
-			u := &uiError{Status: status, Message: ae.Error(), Missing: ae.Missing, Report: ae.Report}
-			var ce *access.CoverageError
-			if errors.As(err, &ce) {
-				u.Message = "Nothing was changed: the value cannot serve every application that depends on the token."
-				u.Missing, u.Failures = nil, ae.Missing
-			}
-			return u, true
-		}
+	p, ok := api.ProblemFor(err, time.Now())
+	if !ok {
+		return nil, false
 	}
-	var (
-		permErr  *forge.PermissionError
-		authErr  *forge.AuthError
-		rateErr  *forge.RateLimitedError
-		unreach  *forge.UnreachableError
-		provErr  *forge.ProviderError
-		inputErr *forge.InvalidInputError
-		insecure *egress.InsecureURLError
-		blocked  *egress.BlockedAddressError
-		tooLarge *egress.ResponseTooLargeError
-	)
-	switch {
-	case errors.As(err, &permErr):
-		return &uiError{Status: http.StatusUnprocessableEntity, Message: permErr.Error(), Missing: permErr.MissingPermissions()}, true
-	case errors.As(err, &authErr):
-		return &uiError{Status: http.StatusUnprocessableEntity, Message: authErr.Error()}, true
-	case errors.As(err, &rateErr):
-		return &uiError{Status: http.StatusServiceUnavailable, Message: rateErr.Error()}, true
-	case errors.As(err, &unreach):
-		return &uiError{Status: http.StatusBadGateway, Message: unreach.Error() + "; check the URL, the network path and any custom CA bundle."}, true
-	case errors.As(err, &provErr):
-		return &uiError{Status: http.StatusBadGateway, Message: provErr.Error()}, true
-	case errors.As(err, &tooLarge):
-		return &uiError{Status: http.StatusBadGateway, Message: "The provider sent a larger answer than gitaccess accepts; check that the URL points at the provider."}, true
-	case errors.As(err, &inputErr):
-		return &uiError{Status: http.StatusBadRequest, Message: inputErr.Error()}, true
-	case errors.As(err, &insecure):
-		return &uiError{Status: http.StatusBadRequest, Message: "The URL is plain http; use https, or ask the operator to start the server with --allow-insecure-http."}, true
-	case errors.As(err, &blocked):
-		return &uiError{Status: http.StatusBadRequest, Message: blocked.Error()}, true
+	u := &uiError{Status: p.Status, Message: p.Detail, Missing: p.Missing, Report: p.Report}
+	var ce *access.CoverageError
+	if errors.As(err, &ce) {
+		u.Message = "Nothing was changed: the value cannot serve every application that depends on the token."
+		u.Missing, u.Failures = nil, p.Missing
 	}
-	return nil, false
+	return u, true
 }
 
 // problem describes err for the page; an unexpected fault is logged with
