@@ -203,7 +203,7 @@ func (s *Service) syncWarnings(ctx context.Context, t store.Token) error {
 			act = "token.invalid"
 		}
 		s.audit.Record(ctx, audit.Entry{OrgID: t.OrgID, Actor: systemActor, Action: "warn." + act, Target: "token/" + t.Name,
-			Outcome: audit.Success, Detail: w.Detail + "; applications: " + appNames(data.Applications)})
+			Outcome: audit.Success, Detail: w.Detail + "; applications: " + AppNames(data.Applications)})
 	}
 	if emitted && s.wakeEvents != nil {
 		s.wakeEvents()
@@ -235,7 +235,9 @@ func (s *Service) warningData(ctx context.Context, t store.Token, now time.Time)
 	return d, nil
 }
 
-func appNames(apps []WarningApp) string {
+// AppNames lists the applications' names for a sentence ("none" when
+// there are none), as warnings, mails and the CLI say them.
+func AppNames(apps []WarningApp) string {
 	if len(apps) == 0 {
 		return "none"
 	}

@@ -71,7 +71,7 @@ func writeStatus(w io.Writer, v access.StatusView, now time.Time) error {
 		tw := newTable(w)
 		row(tw, "  TOKEN", "HOST", "DETAIL", "APPLICATIONS")
 		for _, t := range v.Invalid {
-			row(tw, "  "+t.Name, t.Host, orDash(t.StatusDetail), appList(t.Applications))
+			row(tw, "  "+t.Name, t.Host, orDash(t.StatusDetail), access.AppNames(t.Applications))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -82,7 +82,7 @@ func writeStatus(w io.Writer, v access.StatusView, now time.Time) error {
 		tw := newTable(w)
 		row(tw, "  TOKEN", "HOST", "EXPIRES", "APPLICATIONS")
 		for _, t := range v.Expiring {
-			row(tw, "  "+t.Name, t.Host, expiryCell(t, now), appList(t.Applications))
+			row(tw, "  "+t.Name, t.Host, expiryCell(t, now), access.AppNames(t.Applications))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -142,17 +142,6 @@ func expiryCell(t access.StatusToken, now time.Time) string {
 	default:
 		return fmt.Sprintf("%s (%d days left)", t.ExpiresAt.UTC().Format(dateLayout), n)
 	}
-}
-
-func appList(apps []access.WarningApp) string {
-	if len(apps) == 0 {
-		return "none"
-	}
-	names := make([]string, len(apps))
-	for i, a := range apps {
-		names[i] = a.Name
-	}
-	return strings.Join(names, ", ")
 }
 
 func warningSent(w access.StatusWarning) string {
