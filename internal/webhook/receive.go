@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gitaccess/gitaccess/internal/forge"
@@ -128,6 +129,9 @@ type committer struct {
 	// lastSize and lastAt are the size and end of the last batch.
 	lastSize int
 	lastAt   time.Time
+	// arriving counts deliveries being received that have not queued
+	// yet: see gatherDelay.
+	arriving atomic.Int64
 }
 
 // ConcurrentWriter is a Store that gains from committing several batches
@@ -150,6 +154,7 @@ func (c *committer) record(ctx context.Context, d store.Delivery) (store.Recorde
 	r := &recordReq{d: d, done: make(chan struct{}), lead: make(chan struct{}, 1)}
 	c.mu.Lock()
 	c.queue = append(c.queue, r)
+	c.arriving.Add(-1)
 	if c.active == c.slots {
 		c.mu.Unlock()
 		// The request is committed by a leader or by this caller once it
@@ -178,8 +183,39 @@ func (c *committer) record(ctx context.Context, d store.Delivery) (store.Recorde
 	return r.res, r.err
 }
 
+// gatherDelay bounds how long a leader waits for more deliveries to join
+// its batch: while others are being received (verified, about to queue),
+// or, when it is alone in the queue, while the last batch ended less than
+// busyFor ago (deliveries are arriving back to back). When the cores, not
+// the writer, are what is short, deliveries reach an idle writer one at
+// a time, and each would pay a transaction of its own (for SQLite the
+// commit's WAL writes and checkpoints were most of a receipt's cost);
+// waiting this long for the ones just behind stores them all in one. At
+// a rate with gaps between deliveries nobody waits.
+const (
+	gatherDelay = 500 * time.Microsecond
+	busyFor     = 2 * time.Millisecond
+)
+
+// gather waits, at most gatherDelay, while deliveries are arriving and
+// the queue has room for them.
+func (c *committer) gather() {
+	deadline := time.Now().Add(gatherDelay)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		queued, last := len(c.queue), c.lastAt
+		c.mu.Unlock()
+		if queued >= commitMaxRows ||
+			c.arriving.Load() <= 0 && (queued > 1 || time.Since(last) >= busyFor) {
+			return
+		}
+		time.Sleep(20 * time.Microsecond)
+	}
+}
+
 // lead commits one batch from the head of the queue and passes the lead on.
 func (c *committer) lead(ctx context.Context) {
+	c.gather()
 	c.mu.Lock()
 	n, size := 0, 0
 	for n < len(c.queue) && n < commitMaxRows {

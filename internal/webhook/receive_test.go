@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -345,5 +346,61 @@ func TestRouteBatch(t *testing.T) {
 	}
 	if left := f.pending(t); len(left) != 0 {
 		t.Errorf("%d deliveries still pending after routing", len(left))
+	}
+}
+
+// Routing defers to a busy receiver, but not for ever: while deliveries
+// keep arriving back to back (the receiver never idle), the ones received
+// first are still routed, maxLag after their receipt at the latest, and
+// routing keeps up with the rest.
+func TestRoutingNotStarvedByReceipts(t *testing.T) {
+	f := newFixture(t)
+	f.svc.maxLag = 50 * time.Millisecond
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+
+	const first = 20
+	var sent atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := f.receive(t, "secret-1", fmt.Sprint("d-", n), fmt.Sprintf("main sha-%d", n)); err != nil {
+				t.Error(err)
+				return
+			}
+			sent.Add(1)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	// Routing starts with the receiver already busy and deliveries
+	// waiting; their events appear while receipts go on.
+	for sent.Load() < first {
+		waitABit()
+	}
+	go f.svc.Run(ctx)
+	for {
+		events, _, err := f.st.ListEvents(ctx, f.org.ID, store.Page{Limit: first})
+		if err != nil && ctx.Err() == nil {
+			t.Fatal(err)
+		}
+		if len(events) >= first {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%d events routed after a minute of back-to-back receipts, want %d: routing starved", len(events), first)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case <-done:
+		t.Fatal("the sender stopped before the events were routed")
+	default:
 	}
 }

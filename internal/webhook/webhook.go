@@ -99,6 +99,15 @@ type Service struct {
 	commit *committer
 	// inflight counts the Receive calls under way: see Run.
 	inflight atomic.Int64
+	// unrouted is when the first delivery accepted since routing last
+	// claimed was accepted (Unix nanoseconds; 0 for none): see Run.
+	unrouted atomic.Int64
+	// lastReceipt is when the last Receive ended, as time since epoch
+	// (monotonic): see Run.
+	lastReceipt atomic.Int64
+	epoch       time.Time
+	// maxLag is the const maxLag; tests shorten it.
+	maxLag time.Duration
 }
 
 // Config assembles a Service.
@@ -130,6 +139,7 @@ func New(c Config) *Service {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.epoch, s.maxLag = time.Now(), maxLag
 	s.hooks = newHookCache(time.Now)
 	s.commit = newCommitter(c.Store)
 	return s
@@ -169,6 +179,7 @@ func (s *Service) Receive(ctx context.Context, hookID string, h http.Header, bod
 	s.inflight.Add(1)
 	provider, rc, err := s.receive(ctx, hookID, h, body)
 	s.inflight.Add(-1)
+	s.lastReceipt.Store(int64(time.Since(s.epoch)))
 	if s.observer != nil {
 		verdict := rc.Verdict
 		switch {
@@ -186,6 +197,15 @@ func (s *Service) Receive(ctx context.Context, hookID string, h http.Header, bod
 
 // receive is Receive; it also returns the hook's provider.
 func (s *Service) receive(ctx context.Context, hookID string, h http.Header, body []byte) (string, Receipt, error) {
+	// Until it queues to be stored (record counts it off), the delivery
+	// is one a batch about to commit may wait for.
+	s.commit.arriving.Add(1)
+	queued := false
+	defer func() {
+		if !queued {
+			s.commit.arriving.Add(-1)
+		}
+	}()
 	hk, err := s.hook(ctx, hookID, false)
 	if err != nil {
 		return "", Receipt{}, err
@@ -222,6 +242,7 @@ func (s *Service) receive(ctx context.Context, hookID string, h http.Header, bod
 		return hk.row.Provider, rc, fmt.Errorf("hook %s: %w", hk.row.ID, verr)
 	}
 	d.Body, d.Verdict = body, VerdictPending
+	queued = true
 	r, err := s.commit.record(ctx, d)
 	if errors.Is(err, store.ErrNotFound) && hk.cached {
 		// The application (and with it the hook) was deleted after the
@@ -239,6 +260,7 @@ func (s *Service) receive(ctx context.Context, hookID string, h http.Header, bod
 		return hk.row.Provider, rc, nil
 	}
 	rc.Verdict = VerdictAccepted
+	s.unrouted.CompareAndSwap(0, time.Now().UnixNano())
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -279,20 +301,36 @@ func (s *Service) hook(ctx context.Context, id string, fresh bool) (cachedHook, 
 // transaction to complete.
 const routeBatch = 128
 
-// maxDefer bounds how long routing waits for a busy receiver, busyAt is
-// how many concurrent receipts make it busy, and gather is how long
-// routing lets a batch gather once woken: see Run.
+// maxLag bounds how long routing defers to a busy receiver
+// (Service.maxLag, which tests shorten): it waits until the oldest
+// delivery it knows unrouted was accepted maxLag ago, then routes
+// whatever the receiver is doing. maxDefer bounds the wait when it knows
+// of none (deliveries another replica received, or left from before a
+// restart). quiet is how long the receiver must have received nothing to
+// be idle, and gather how long routing lets a batch gather once woken:
+// see Run.
 const (
+	maxLag   = 3 * time.Second
 	maxDefer = 200 * time.Millisecond
-	busyAt   = 4
+	quiet    = 5 * time.Millisecond
 	gather   = 10 * time.Millisecond
 )
 
-// waitReceiver returns once the receiver is not busy, or after maxDefer;
-// false when ctx ended.
-func (s *Service) waitReceiver(ctx context.Context) bool {
-	deadline := time.Now().Add(maxDefer)
-	for s.inflight.Load() >= busyAt || s.commit.saturated() {
+// receiving: a delivery is being received or queueing to be stored, or
+// one ended less than quiet ago. Counting only deliveries inside Receive
+// missed most of a burst: on 2 busy cores the requests spend most of
+// their time in HTTP and waiting for a CPU, and routing that ran in those
+// moments took the CPU from them.
+func (s *Service) receiving() bool {
+	return s.inflight.Load() > 0 || s.commit.saturated() ||
+		time.Since(s.epoch) < time.Duration(s.lastReceipt.Load())+quiet
+}
+
+// waitReceiver returns once the receiver is not busy, or at deadline
+// (at most maxLag from now); false when ctx ended.
+func (s *Service) waitReceiver(ctx context.Context, deadline time.Time) bool {
+	deadline = minTime(deadline, time.Now().Add(s.maxLag))
+	for s.receiving() {
 		left := time.Until(deadline)
 		if left <= 0 {
 			break
@@ -306,31 +344,66 @@ func (s *Service) waitReceiver(ctx context.Context) bool {
 	return ctx.Err() == nil
 }
 
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// routeDeadline is when routing stops deferring to a busy receiver: maxLag
+// after the oldest delivery known unrouted was received, which is the
+// last one of a full batch just routed (those left are no older), or the
+// first one accepted since the last claim; maxDefer from now when neither
+// is known.
+func (s *Service) routeDeadline(lastOfFull time.Time) time.Time {
+	if !lastOfFull.IsZero() {
+		return lastOfFull.Add(s.maxLag)
+	}
+	if at := s.unrouted.Load(); at != 0 {
+		return time.Unix(0, at).Add(s.maxLag)
+	}
+	return time.Now().Add(maxDefer)
+}
+
 // Run routes stored deliveries until ctx ends. Deliveries a crashed
 // replica leased come back when the lease ends.
 //
 // Receiving comes first: a provider waits for its answer (GitHub gives up
 // after 10 s and does not deliver again by itself), while routing only
 // decides what a stored delivery means. So while the receiver is busy
-// (busyAt deliveries or more being received at once, or deliveries
-// queueing to be stored) routing waits, at most maxDefer per batch, and
-// the CPU and the writer (SQLite has one) are the receiver's; each batch
-// then routes up to routeBatch deliveries at once. Under a burst beyond
-// what both can do, routing goes on at routeBatch per maxDefer at least,
-// lags, and catches up when the burst ends; at a rate the receiver keeps
-// up with it does not wait.
+// (a delivery being received or stored, or one less than quiet ago: see
+// receiving) routing waits, and the CPU and the writer (SQLite has one)
+// are the receiver's, until the oldest delivery waiting to be routed is
+// maxLag old; then it routes batches of up to routeBatch without waiting
+// until it has caught up to within maxLag. So a burst is received at the
+// receiver's full speed and routed after it (or during it, when it lasts
+// longer than maxLag); under sustained load beyond what both can do
+// together routing still goes on, holding its lag near maxLag while the
+// receiver slows; at a steady rate with deliveries less than quiet apart
+// routing runs every maxLag, in batches; with gaps between deliveries it
+// does not wait.
 func (s *Service) Run(ctx context.Context) {
-	// Routing takes milliseconds; a crashed replica's claims come back
-	// after this long.
+	// Routing a batch takes milliseconds (waiting for the receiver comes
+	// before the claim); a crashed replica's claims come back after this
+	// long.
 	const lease = 10 * time.Second
+	var lastOfFull time.Time
 	for {
-		if !s.waitReceiver(ctx) {
+		if !s.waitReceiver(ctx, s.routeDeadline(lastOfFull)) {
 			return
 		}
+		// Deliveries accepted from here on may miss this claim: they set
+		// the mark again.
+		s.unrouted.Store(0)
 		now := s.now()
 		batch, err := s.store.ClaimDeliveries(ctx, s.owner, now, now.Add(lease), routeBatch)
 		if err != nil && ctx.Err() == nil {
 			s.log.Error("claiming deliveries failed", "err", err)
+		}
+		lastOfFull = time.Time{}
+		if len(batch) == routeBatch {
+			lastOfFull = batch[len(batch)-1].ReceivedAt
 		}
 		if len(batch) > 0 {
 			s.processBatch(ctx, batch)

@@ -113,16 +113,21 @@ func scanHook(r scanner) (store.Hook, error) {
 const deliveryCols = `id, org_id, hook_id, app_id, provider, delivery_id, event, received_at, headers,
 	verdict, detail, duplicates, processed_at, lease_owner, lease_until`
 
-// recordDeliverySQL inserts a delivery or, when its hook already has one
-// with its non-empty provider id, counts a duplicate on that one; either
-// way it returns the stored row, whose body only for a duplicate (the
-// caller has its own). The last parameter is the id again. The body goes
-// to delivery_bodies (recordBodySQL), in the same transaction.
-const recordDeliverySQL = `INSERT INTO deliveries (` + deliveryCols + `)
+// recordDeliverySQL inserts a delivery unless its hook already has one
+// with its non-empty provider id; recordDupSQL then counts a duplicate on
+// that one and returns it, body included. The new row is not read back:
+// a RETURNING on every insert (SQLite gathers its rows apart, and each
+// was scanned and its times parsed) cost a large share of a receipt,
+// for a row the caller already has. The body goes to delivery_bodies
+// (recordBodySQL), in the same transaction.
+const (
+	recordDeliverySQL = `INSERT INTO deliveries (` + deliveryCols + `)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (hook_id, delivery_id) WHERE delivery_id <> ''
-	DO UPDATE SET duplicates = duplicates + 1
-	RETURNING ` + deliveryCols + `, CASE WHEN id = ? THEN NULL ELSE ` + bodyOf + ` END`
+	ON CONFLICT (hook_id, delivery_id) WHERE delivery_id <> '' DO NOTHING`
+	recordDupSQL = `UPDATE deliveries SET duplicates = duplicates + 1
+	WHERE hook_id = ? AND delivery_id = ? AND delivery_id <> ''
+	RETURNING ` + deliveryCols + `, ` + bodyOf
+)
 
 // recordBodySQL stores a new delivery's body.
 const recordBodySQL = `INSERT INTO delivery_bodies (id, body) VALUES (?, ?)`
@@ -143,7 +148,7 @@ func (s *Store) RecordDelivery(ctx context.Context, d store.Delivery) (store.Del
 		defer rec.Close()
 		defer body.Close()
 		var err error
-		got, err = s.recordIn(ctx, rec, body, d)
+		got, err = s.recordIn(ctx, tx, rec, body, d)
 		return err
 	})
 	if err != nil {
@@ -152,26 +157,56 @@ func (s *Store) RecordDelivery(ctx context.Context, d store.Delivery) (store.Del
 	return got.Stored, got.Dup, nil
 }
 
-// recordIn is RecordDelivery on the statements of a transaction.
-func (s *Store) recordIn(ctx context.Context, rec, body *sql.Stmt, d store.Delivery) (store.Recorded, error) {
+// recordIn is RecordDelivery on the statements of transaction tx.
+func (s *Store) recordIn(ctx context.Context, tx *sql.Tx, rec, body *sql.Stmt, d store.Delivery) (store.Recorded, error) {
 	if d.Verdict == "" {
 		d.Verdict = verdictPending
 	}
-	got, err := scanDelivery(rec.QueryRowContext(ctx,
+	received := fmtTime(s.orNow(d.ReceivedAt))
+	res, err := rec.ExecContext(ctx,
 		d.ID, d.OrgID, d.HookID, nullString(d.AppID), d.Provider, d.DeliveryID, d.Event,
-		fmtTime(s.orNow(d.ReceivedAt)), jsonText(d.Headers), d.Verdict, d.Detail, d.Duplicates,
-		fmtTimePtr(d.ProcessedAt), d.LeaseOwner, fmtTimePtr(d.LeaseUntil), d.ID))
+		received, jsonText(d.Headers), d.Verdict, d.Detail, d.Duplicates,
+		fmtTimePtr(d.ProcessedAt), d.LeaseOwner, fmtTimePtr(d.LeaseUntil))
 	if err != nil {
 		return store.Recorded{}, err
 	}
-	dup := got.ID != d.ID
-	if !dup && len(d.Body) > 0 {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return store.Recorded{}, err
+	}
+	if n == 0 {
+		got, err := scanDelivery(tx.QueryRowContext(ctx, recordDupSQL, d.HookID, d.DeliveryID))
+		if err != nil {
+			return store.Recorded{}, err
+		}
+		return store.Recorded{Stored: got, Dup: true}, nil
+	}
+	if len(d.Body) > 0 {
 		if _, err := body.ExecContext(ctx, d.ID, d.Body); err != nil {
 			return store.Recorded{}, err
 		}
-		got.Body = d.Body
 	}
-	return store.Recorded{Stored: got, Dup: dup}, nil
+	// The row as stored and as scanDelivery would read it back.
+	got := d
+	if got.ReceivedAt, err = parseTime(received); err != nil {
+		return store.Recorded{}, err
+	}
+	if len(got.Headers) == 0 {
+		got.Headers = nil
+	}
+	if len(got.Body) == 0 {
+		got.Body = nil
+	}
+	for _, t := range []**time.Time{&got.ProcessedAt, &got.LeaseUntil} {
+		if *t != nil {
+			u, err := parseTime(fmtTime(**t))
+			if err != nil {
+				return store.Recorded{}, err
+			}
+			*t = &u
+		}
+	}
+	return store.Recorded{Stored: got}, nil
 }
 
 // ClaimDeliveries leases up to n pending deliveries whose lease is free or

@@ -29,7 +29,7 @@ func (s *Store) RecordDeliveries(ctx context.Context, ds []store.Delivery) ([]st
 		defer rec.Close()
 		defer body.Close()
 		for _, d := range ds {
-			r, err := s.recordIn(ctx, rec, body, d)
+			r, err := s.recordIn(ctx, tx, rec, body, d)
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -1083,6 +1084,32 @@ func testDeleteSubscriptionJobs(t *testing.T, s store.Store) {
 	diff(t, "claimable jobs", claimKeys(items), keys(e.ID, s2.ID))
 }
 
+// watchRace reports, if ctx ends before finished is closed, the stacks of
+// the goroutines waiting in database/sql or a store: what a hung race
+// waits for.
+func watchRace(ctx context.Context, t *testing.T, finished <-chan struct{}) {
+	select {
+	case <-finished:
+		return
+	case <-ctx.Done():
+	}
+	select {
+	case <-finished:
+		return
+	default:
+	}
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var stuck []string
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if (strings.Contains(g, "database/sql.") || strings.Contains(g, "/internal/store/")) &&
+			!strings.Contains(g, "connectionOpener") && !strings.Contains(g, "storetest.watchRace") {
+			stuck = append(stuck, g)
+		}
+	}
+	t.Errorf("the claim race outlived its deadline; goroutines in the store:\n%s", strings.Join(stuck, "\n\n"))
+}
+
 // claimRace runs 8 workers, spread over stores (one database), claiming
 // and completing deliveries and outbox jobs while 4 producers enqueue
 // more events: no delivery or job may be claimed twice, and each chain's
@@ -1138,13 +1165,28 @@ func claimRace(t *testing.T, stores []store.Store, runs bool) {
 	)
 	chainOf := func(o store.Outbox) string { return o.SubscriptionID + "/" + o.AppKey }
 	deadline := time.Now().Add(2 * time.Minute)
+	// A store call that never returns (a connection held for ever: once
+	// seen on SQLite under the whole suite) fails the race shortly after
+	// the deadline, naming where each goroutine waited, instead of
+	// hanging until the test binary's timeout.
+	raceCtx, cancel := context.WithDeadline(context.Background(), deadline.Add(15*time.Second))
+	raceDone, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		watchRace(raceCtx, t, raceDone)
+	}()
+	defer func() {
+		close(raceDone)
+		<-watched
+		cancel()
+	}()
 	var wg sync.WaitGroup
 	for p := range producers {
 		st := stores[p%len(stores)]
 		wg.Go(func() {
 			for range produced {
 				e := newEvent(o.ID, appIDs[0], "preview.requested", 0)
-				if err := st.EnqueueEvents(context.Background(), []store.NewEvent{{Event: e, Subscriptions: []string{sub.ID, sub2.ID}}}); err != nil {
+				if err := st.EnqueueEvents(raceCtx, []store.NewEvent{{Event: e, Subscriptions: []string{sub.ID, sub2.ID}}}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -1155,7 +1197,7 @@ func claimRace(t *testing.T, stores []store.Store, runs bool) {
 		st := stores[w%len(stores)]
 		owner := fmt.Sprintf("w%d", w)
 		wg.Go(func() {
-			ctx := context.Background()
+			ctx := raceCtx
 			for {
 				mu.Lock()
 				left := remaining
