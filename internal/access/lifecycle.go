@@ -180,7 +180,7 @@ func (s *Service) syncWarnings(ctx context.Context, t store.Token) error {
 		if d.emit {
 			// Token events carry no application: a subscriber gets an
 			// organization's token events in order.
-			e := store.Event{ID: store.NewID("evt"), OrgID: t.OrgID, Type: typ, Payload: payload, CreatedAt: now}
+			e := store.Event{ID: store.NewSortableID("evt", now), OrgID: t.OrgID, Type: typ, Payload: payload, CreatedAt: now}
 			nw.Warning.EventID = e.ID
 			nw.Event = &store.NewEvent{Event: e, Subscriptions: matchingSubscriptions(subs, typ)}
 		} else {

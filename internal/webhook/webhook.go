@@ -218,7 +218,7 @@ func (s *Service) receive(ctx context.Context, hookID string, h http.Header, bod
 	}
 	headers, _ := json.Marshal(kept)
 	d := store.Delivery{
-		ID: store.NewID("dlv"), OrgID: hk.row.OrgID, HookID: hk.row.ID, AppID: hk.row.AppID, Provider: hk.row.Provider,
+		ID: store.NewSortableID("dlv", s.now()), OrgID: hk.row.OrgID, HookID: hk.row.ID, AppID: hk.row.AppID, Provider: hk.row.Provider,
 		DeliveryID: hk.parser.DeliveryID(h), Event: eventName(h), ReceivedAt: s.now().UTC(), Headers: headers,
 	}
 	rc := Receipt{DeliveryID: d.DeliveryID, Event: d.Event}
@@ -565,7 +565,7 @@ func (s *Service) route(ctx context.Context, d store.Delivery, rs *routeState) (
 		if err != nil {
 			return VerdictFailed, err.Error(), nil
 		}
-		e := store.Event{ID: store.NewID("evt"), OrgID: d.OrgID, AppID: app.ID, Type: typ, Payload: payload, CreatedAt: s.now().UTC()}
+		e := store.Event{ID: store.NewSortableID("evt", s.now()), OrgID: d.OrgID, AppID: app.ID, Type: typ, Payload: payload, CreatedAt: s.now().UTC()}
 		out = append(out, store.NewEvent{Event: e, Subscriptions: Matching(subs, typ)})
 		reasons = append(reasons, typ)
 	}

@@ -376,7 +376,7 @@ func (s *Store) insertEvents(ctx context.Context, tx pgx.Tx, events []store.NewE
 		for _, sub := range uniq(ne.Subscriptions) {
 			b.Queue(`INSERT INTO outbox (id, event_id, subscription_id, org_id, app_key, seq, next_attempt_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-				store.NewID("obx"), e.ID, sub, e.OrgID, e.AppID, seq, created)
+				store.NewSortableID("obx", s.orNow(e.CreatedAt)), e.ID, sub, e.OrgID, e.AppID, seq, created)
 		}
 	}
 	return tx.SendBatch(ctx, b).Close()

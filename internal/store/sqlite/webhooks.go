@@ -495,7 +495,7 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []store.New
 			return err
 		}
 		for _, sub := range uniq(ne.Subscriptions) {
-			if _, err := insJob.ExecContext(ctx, store.NewID("obx"), e.ID, sub, e.OrgID, e.AppID, seq, created); err != nil {
+			if _, err := insJob.ExecContext(ctx, store.NewSortableID("obx", s.orNow(e.CreatedAt)), e.ID, sub, e.OrgID, e.AppID, seq, created); err != nil {
 				return err
 			}
 		}
