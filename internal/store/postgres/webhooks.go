@@ -454,20 +454,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, owner string, now, leaseUntil t
 	if err != nil {
 		return nil, wrap(op, err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.OutboxItem, error) {
-		var it store.OutboxItem
-		var e rawEvent
-		var sub rawSubscription
-		var err error
-		if it.Outbox, err = scanOutbox(r, append(e.dest(), sub.dest()...)...); err != nil {
-			return store.OutboxItem{}, err
-		}
-		it.Event = e.event()
-		if it.Subscription, err = sub.subscription(); err != nil {
-			return store.OutboxItem{}, err
-		}
-		return it, nil
-	})
+	out, err := pgx.CollectRows(rows, scanOutboxItem)
 	if err != nil {
 		return nil, wrap(op, err)
 	}
@@ -497,6 +484,22 @@ func (x *rawEvent) event() store.Event {
 	e := x.e
 	e.CreatedAt = e.CreatedAt.UTC()
 	return e
+}
+
+// scanOutboxItem reads one row of outboxItemCols.
+func scanOutboxItem(r pgx.CollectableRow) (store.OutboxItem, error) {
+	var it store.OutboxItem
+	var e rawEvent
+	var sub rawSubscription
+	var err error
+	if it.Outbox, err = scanOutbox(r, append(e.dest(), sub.dest()...)...); err != nil {
+		return store.OutboxItem{}, err
+	}
+	it.Event = e.event()
+	if it.Subscription, err = sub.subscription(); err != nil {
+		return store.OutboxItem{}, err
+	}
+	return it, nil
 }
 
 // scanOutbox reads outboxCols, then any more destinations.

@@ -211,20 +211,7 @@ func (s *Store) ClaimOutboxRuns(ctx context.Context, owner string, now, leaseUnt
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.OutboxItem, error) {
-			var it store.OutboxItem
-			var e rawEvent
-			var sub rawSubscription
-			var err error
-			if it.Outbox, err = scanOutbox(r, append(e.dest(), sub.dest()...)...); err != nil {
-				return store.OutboxItem{}, err
-			}
-			it.Event = e.event()
-			if it.Subscription, err = sub.subscription(); err != nil {
-				return store.OutboxItem{}, err
-			}
-			return it, nil
-		})
+		out, err = pgx.CollectRows(rows, scanOutboxItem)
 		return err
 	})
 	if err != nil {

@@ -587,24 +587,8 @@ func (s *Store) ClaimOutbox(ctx context.Context, owner string, now, leaseUntil t
 	if err != nil {
 		return nil, wrap(op, err)
 	}
-	defer rows.Close()
-	var out []store.OutboxItem
-	for rows.Next() {
-		var it store.OutboxItem
-		var e rawEvent
-		var sub rawSubscription
-		if it.Outbox, err = scanOutbox(rows, append(e.dest(), sub.dest()...)...); err != nil {
-			return nil, wrap(op, err)
-		}
-		if it.Event, err = e.event(); err != nil {
-			return nil, wrap(op, err)
-		}
-		if it.Subscription, err = sub.subscription(); err != nil {
-			return nil, wrap(op, err)
-		}
-		out = append(out, it)
-	}
-	return out, wrap(op, rows.Err())
+	out, err := scanOutboxItems(rows)
+	return out, wrap(op, err)
 }
 
 // rawEvent receives eventCols.
@@ -813,4 +797,28 @@ func (s *Store) ReplayEvent(ctx context.Context, orgID, eventID string, now time
 		return err
 	})
 	return wrap(op, err)
+}
+
+// scanOutboxItems reads the rows of a SELECT of outboxItemCols and closes
+// them.
+func scanOutboxItems(rows *sql.Rows) ([]store.OutboxItem, error) {
+	defer rows.Close()
+	var out []store.OutboxItem
+	for rows.Next() {
+		var it store.OutboxItem
+		var e rawEvent
+		var sub rawSubscription
+		var err error
+		if it.Outbox, err = scanOutbox(rows, append(e.dest(), sub.dest()...)...); err != nil {
+			return nil, err
+		}
+		if it.Event, err = e.event(); err != nil {
+			return nil, err
+		}
+		if it.Subscription, err = sub.subscription(); err != nil {
+			return nil, err
+		}
+		out = append(out, it)
+	}
+	return out, rows.Err()
 }

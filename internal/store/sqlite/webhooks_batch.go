@@ -191,24 +191,8 @@ func (s *Store) ClaimOutboxRuns(ctx context.Context, owner string, now, leaseUnt
 	if err != nil {
 		return nil, wrap(op, err)
 	}
-	defer rows.Close()
-	var out []store.OutboxItem
-	for rows.Next() {
-		var it store.OutboxItem
-		var e rawEvent
-		var sub rawSubscription
-		if it.Outbox, err = scanOutbox(rows, append(e.dest(), sub.dest()...)...); err != nil {
-			return nil, wrap(op, err)
-		}
-		if it.Event, err = e.event(); err != nil {
-			return nil, wrap(op, err)
-		}
-		if it.Subscription, err = sub.subscription(); err != nil {
-			return nil, wrap(op, err)
-		}
-		out = append(out, it)
-	}
-	return out, wrap(op, rows.Err())
+	out, err := scanOutboxItems(rows)
+	return out, wrap(op, err)
 }
 
 // FinishOutboxes records each attempt as FinishOutbox does, or releases
