@@ -19,6 +19,7 @@ import (
 	"github.com/gitaccess/gitaccess/internal/forge/forgetest"
 	"github.com/gitaccess/gitaccess/internal/forge/github"
 	"github.com/gitaccess/gitaccess/internal/lifecycle"
+	"github.com/gitaccess/gitaccess/internal/lifecycle/lifecycletest"
 	"github.com/gitaccess/gitaccess/internal/secret"
 	"github.com/gitaccess/gitaccess/internal/secret/keyring"
 	"github.com/gitaccess/gitaccess/internal/store"
@@ -29,24 +30,6 @@ import (
 
 const day = 24 * time.Hour
 
-// clock is the injectable clock: tests move it; nothing sleeps.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // world is gitaccess's domain over a real store and the real GitHub
 // adapter talking TLS to the fake GitHub. A "replica" or a "restart" is a
 // new Service and Runner over the same store and keyring.
@@ -56,7 +39,7 @@ type world struct {
 	keys    *keyring.Keyring
 	gh      *forgetest.GitHub
 	adapter *github.Forge
-	clock   *clock
+	clock   *lifecycletest.Clock
 	log     *slog.Logger
 	logs    *forgetest.LogBuffer
 	svc     *access.Service
@@ -102,7 +85,7 @@ func newWorld(t *testing.T, st store.Store) *world {
 		t.Fatal(err)
 	}
 	start := time.Now().UTC().Truncate(time.Second)
-	w := &world{t: t, st: st, keys: keys, gh: gh, adapter: github.New(srv.Policy(), log), clock: &clock{t: start}, log: log, logs: logs,
+	w := &world{t: t, st: st, keys: keys, gh: gh, adapter: github.New(srv.Policy(), log), clock: lifecycletest.NewClock(start), log: log, logs: logs,
 		value: "ghp_lifecycleCANARY0000000000000000000001", expires: start.Add(40 * day)}
 	w.svc = w.service()
 	key, created, err := w.svc.Bootstrap(ctx)

@@ -11,95 +11,15 @@ import (
 	"net/mail"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-smtp"
 
 	"github.com/gitaccess/gitaccess/internal/access"
 	"github.com/gitaccess/gitaccess/internal/forge/forgetest"
 	"github.com/gitaccess/gitaccess/internal/lifecycle"
+	"github.com/gitaccess/gitaccess/internal/lifecycle/lifecycletest"
 	"github.com/gitaccess/gitaccess/internal/store"
 )
-
-// sink is a local SMTP server that keeps what it receives.
-type sink struct {
-	addr string
-	mu   sync.Mutex
-	msgs []received
-	// refuse, while above zero, makes DATA fail (and counts down).
-	refuse int
-}
-
-type received struct {
-	from string
-	to   []string
-	data string
-	tls  bool
-}
-
-type sinkSession struct {
-	s    *sink
-	conn *smtp.Conn
-	cur  received
-}
-
-func (x *sinkSession) Reset()        { x.cur = received{} }
-func (x *sinkSession) Logout() error { return nil }
-func (x *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
-	x.cur.from = from
-	return nil
-}
-
-func (x *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	x.cur.to = append(x.cur.to, to)
-	return nil
-}
-
-func (x *sinkSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	x.s.mu.Lock()
-	defer x.s.mu.Unlock()
-	if x.s.refuse > 0 {
-		x.s.refuse--
-		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
-	}
-	x.cur.data = string(b)
-	_, x.cur.tls = x.conn.TLSConnectionState()
-	x.s.msgs = append(x.s.msgs, x.cur)
-	return nil
-}
-
-// startSink serves SMTP on 127.0.0.1, offering STARTTLS when tlsConfig is
-// set.
-func startSink(t *testing.T, tlsConfig *tls.Config) *sink {
-	t.Helper()
-	s := &sink{}
-	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		return &sinkSession{s: s, conn: c}, nil
-	}))
-	srv.Domain = "localhost"
-	srv.TLSConfig = tlsConfig
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = ln.Addr().String()
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return s
-}
-
-func (s *sink) received() []received {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]received(nil), s.msgs...)
-}
 
 func smtpConfig(t *testing.T, raw string) lifecycle.SMTPConfig {
 	t.Helper()
@@ -116,21 +36,21 @@ func smtpConfig(t *testing.T, raw string) lifecycle.SMTPConfig {
 // only then marked sent.
 func TestWarningMail(t *testing.T) {
 	w := newWorld(t, openSQLite(t, filepath.Join(t.TempDir(), "db")))
-	sk := startSink(t, nil)
-	mailer := lifecycle.NewSMTP(smtpConfig(t, "smtp://"+sk.addr+"?from=gitaccess@example.com&to=ops@example.com,oncall@example.com"))
+	sk := lifecycletest.StartSink(t, nil)
+	mailer := lifecycle.NewSMTP(smtpConfig(t, "smtp://"+sk.Addr+"?from=gitaccess@example.com&to=ops@example.com,oncall@example.com"))
 	r := w.runner("a", w.svc, mailer)
 
 	w.at(12 * day)
 	r.Tick(t.Context()) // the sweep records the 14-day warning, then mail goes out
-	msgs := sk.received()
+	msgs := sk.Received()
 	if len(msgs) != 1 {
 		t.Fatalf("sink received %d mails, want 1", len(msgs))
 	}
 	m := msgs[0]
-	if m.from != "gitaccess@example.com" || strings.Join(m.to, ",") != "ops@example.com,oncall@example.com" {
-		t.Errorf("envelope from %q to %q", m.from, m.to)
+	if m.From != "gitaccess@example.com" || strings.Join(m.To, ",") != "ops@example.com,oncall@example.com" {
+		t.Errorf("envelope from %q to %q", m.From, m.To)
 	}
-	msg, err := mail.ReadMessage(strings.NewReader(m.data))
+	msg, err := mail.ReadMessage(strings.NewReader(m.Data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +67,7 @@ func TestWarningMail(t *testing.T) {
 			t.Errorf("body lacks %q:\n%s", want, body)
 		}
 	}
-	if strings.Contains(m.data, w.value) {
+	if strings.Contains(m.Data, w.value) {
 		t.Error("the mail carries the token value")
 	}
 
@@ -155,18 +75,16 @@ func TestWarningMail(t *testing.T) {
 	r.Tick(t.Context())
 	w.clock.Set(w.clock.Now().Add(time.Minute))
 	r.Tick(t.Context())
-	if n := len(sk.received()); n != 1 {
+	if n := len(sk.Received()); n != 1 {
 		t.Fatalf("sink has %d mails after more ticks, want still 1", n)
 	}
 
 	// The 7-day warning meets a refusing server: not marked sent, retried
 	// after the backoff, then sent once.
-	sk.mu.Lock()
-	sk.refuse = 1
-	sk.mu.Unlock()
+	sk.Refuse(1)
 	w.at(6 * day)
 	r.Tick(t.Context())
-	if n := len(sk.received()); n != 1 {
+	if n := len(sk.Received()); n != 1 {
 		t.Fatalf("sink has %d mails after a refused send, want 1", n)
 	}
 	st, err := w.svc.Status(t.Context(), w.owner)
@@ -178,17 +96,17 @@ func TestWarningMail(t *testing.T) {
 	}
 	w.clock.Set(w.clock.Now().Add(time.Minute))
 	r.Tick(t.Context())
-	if n := len(sk.received()); n != 1 {
+	if n := len(sk.Received()); n != 1 {
 		t.Fatalf("retried before the backoff: %d mails", n)
 	}
 	w.clock.Set(w.clock.Now().Add(5 * time.Minute))
 	r.Tick(t.Context())
-	msgs = sk.received()
-	if len(msgs) != 2 || !strings.Contains(msgs[1].data, "6 days") {
+	msgs = sk.Received()
+	if len(msgs) != 2 || !strings.Contains(msgs[1].Data, "6 days") {
 		t.Fatalf("after the backoff: %d mails, want the 7-day warning sent", len(msgs))
 	}
 	r.Tick(t.Context())
-	if n := len(sk.received()); n != 2 {
+	if n := len(sk.Received()); n != 2 {
 		t.Fatalf("sent again after success: %d mails", n)
 	}
 }
@@ -198,27 +116,27 @@ func TestWarningMail(t *testing.T) {
 func TestSMTPStartTLS(t *testing.T) {
 	ca := forgetest.NewCA(t)
 	cert := ca.ServerCert(t)
-	tlsSink := startSink(t, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-	c := smtpConfig(t, "smtp://"+strings.Replace(tlsSink.addr, "127.0.0.1", "localhost", 1)+"?from=gitaccess@example.com&to=ops@example.com")
+	tlsSink := lifecycletest.StartSink(t, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	c := smtpConfig(t, "smtp://"+strings.Replace(tlsSink.Addr, "127.0.0.1", "localhost", 1)+"?from=gitaccess@example.com&to=ops@example.com")
 	c.RootCAs = ca.Pool
 	if err := lifecycle.NewSMTP(c).Send(t.Context(), lifecycle.Message{Subject: "s", Body: "b"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := tlsSink.received(); len(got) != 1 || !got[0].tls {
+	if got := tlsSink.Received(); len(got) != 1 || !got[0].TLS {
 		t.Fatalf("STARTTLS sink got %+v, want one mail over TLS", got)
 	}
 
-	plain := startSink(t, nil)
-	_, port, _ := net.SplitHostPort(plain.addr)
+	plain := lifecycletest.StartSink(t, nil)
+	_, port, _ := net.SplitHostPort(plain.Addr)
 	c = smtpConfig(t, "smtp://mail.example.com:"+port+"?from=gitaccess@example.com&to=ops@example.com")
 	c.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, plain.addr)
+		return (&net.Dialer{}).DialContext(ctx, network, plain.Addr)
 	}
 	err := lifecycle.NewSMTP(c).Send(t.Context(), lifecycle.Message{Subject: "s", Body: "b"})
 	if err == nil || !strings.Contains(err.Error(), "STARTTLS") {
 		t.Fatalf("sending over the network without STARTTLS: %v, want a refusal naming STARTTLS", err)
 	}
-	if n := len(plain.received()); n != 0 {
+	if n := len(plain.Received()); n != 0 {
 		t.Errorf("the plain-text server got %d mails", n)
 	}
 }

@@ -3,84 +3,21 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/gitaccess/gitaccess/internal/forge/forgetest"
 	"github.com/gitaccess/gitaccess/internal/lifecycle"
+	"github.com/gitaccess/gitaccess/internal/lifecycle/lifecycletest"
 	"github.com/gitaccess/gitaccess/internal/secret"
 	"github.com/gitaccess/gitaccess/internal/server"
 	"github.com/gitaccess/gitaccess/internal/store"
 )
-
-// fakeClock is the server's injectable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-// mailSink is a local SMTP server counting what it receives.
-type mailSink struct {
-	addr string
-	mu   sync.Mutex
-	msgs []string
-}
-
-type mailSession struct{ s *mailSink }
-
-func (mailSession) Reset()                               {}
-func (mailSession) Logout() error                        { return nil }
-func (mailSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (mailSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (x mailSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	x.s.mu.Lock()
-	x.s.msgs = append(x.s.msgs, string(b))
-	x.s.mu.Unlock()
-	return err
-}
-
-func startMailSink(t *testing.T) *mailSink {
-	t.Helper()
-	s := &mailSink{}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return mailSession{s}, nil }))
-	srv.Domain = "localhost"
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = ln.Addr().String()
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return s
-}
-
-func (s *mailSink) got() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.msgs...)
-}
 
 // openLifecycle opens the server on dataDir with the fake clock and mail to
 // sink, serving HTTP on ln, and runs the event dispatcher; the lifecycle
@@ -109,13 +46,13 @@ func openLifecycle(t *testing.T, h *harness, ln net.Listener) func() {
 // restart warns about nothing again.
 func TestTokenLifecycleEndToEnd(t *testing.T) {
 	p := newProviders(t)
-	clk := &fakeClock{t: time.Now().UTC().Truncate(time.Second)}
+	clk := lifecycletest.NewClock(time.Now().UTC().Truncate(time.Second))
 	expires := clk.Now().Add(40 * 24 * time.Hour)
 	value := canary("ghp_")
 	p.gh.AddToken(value, forgetest.GitHubToken{Login: "ci-bot", Kind: forgetest.GitHubClassic, Scopes: []string{"repo", "admin:repo_hook"},
 		ExpiresAt: &expires, Repos: []string{"acme/web"}})
-	sink := startMailSink(t)
-	smtpCfg, err := lifecycle.ParseSMTPURL("smtp://" + sink.addr + "?from=gitaccess@example.com&to=ops@example.com")
+	sink := lifecycletest.StartSink(t, nil)
+	smtpCfg, err := lifecycle.ParseSMTPURL("smtp://" + sink.Addr + "?from=gitaccess@example.com&to=ops@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +101,7 @@ func TestTokenLifecycleEndToEnd(t *testing.T) {
 		apps[0].(map[string]any)["name"] != "web" || apps[0].(map[string]any)["repository"] != "https://github.com/acme/web" {
 		t.Errorf("token.expiring data = %v", d)
 	}
-	if mails := sink.got(); len(mails) != 1 || !strings.Contains(mails[0], "token ci expires in 29 days") || !strings.Contains(mails[0], "gitaccess token rotate ci") {
+	if mails := mailTexts(sink); len(mails) != 1 || !strings.Contains(mails[0], "token ci expires in 29 days") || !strings.Contains(mails[0], "gitaccess token rotate ci") {
 		t.Errorf("mails = %q, want one naming ci and 29 days", mails)
 	}
 	out := h.mustCLI("", "status")
@@ -210,10 +147,10 @@ func TestTokenLifecycleEndToEnd(t *testing.T) {
 	if len(evs) != 2 {
 		t.Errorf("%d events after a restart and another sweep, want still 2", len(evs))
 	}
-	if n := len(sink.got()); n != 2 {
+	if n := len(mailTexts(sink)); n != 2 {
 		t.Errorf("%d mails, want 2 (one per warning)", n)
 	}
-	if strings.Contains(h.seen.String(), value) || strings.Contains(logs.String(), value) || strings.Contains(strings.Join(sink.got(), ""), value) {
+	if strings.Contains(h.seen.String(), value) || strings.Contains(logs.String(), value) || strings.Contains(strings.Join(mailTexts(sink), ""), value) {
 		t.Error("the token value leaked into output, logs or mail")
 	}
 }
@@ -227,4 +164,13 @@ func orgOf(t *testing.T, h *harness) string {
 		t.Fatalf("whoami: %v %+v", err, who)
 	}
 	return who.OrgID
+}
+
+// mailTexts is what the sink received, message by message.
+func mailTexts(s *lifecycletest.Sink) []string {
+	var out []string
+	for _, m := range s.Received() {
+		out = append(out, m.Data)
+	}
+	return out
 }
