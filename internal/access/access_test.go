@@ -411,13 +411,13 @@ func TestDeleteNeedsConfirmation(t *testing.T) {
 	if _, err := e.svc.AddToken(ctx, e.owner, access.AddTokenInput{Name: "gone", Provider: "github", Value: secret.New("ghp_x")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.DeleteToken(ctx, e.owner, "gone", ""); kindOf(err) != access.KindConfirmationRequired {
+	if _, err := e.svc.DeleteToken(ctx, e.owner, "gone", access.DeleteTokenInput{Confirm: ""}); kindOf(err) != access.KindConfirmationRequired {
 		t.Fatalf("delete without confirmation: %v", err)
 	}
-	if err := e.svc.DeleteToken(ctx, e.owner, "gone", "other"); kindOf(err) != access.KindConfirmationRequired {
+	if _, err := e.svc.DeleteToken(ctx, e.owner, "gone", access.DeleteTokenInput{Confirm: "other"}); kindOf(err) != access.KindConfirmationRequired {
 		t.Fatalf("delete with the wrong name: %v", err)
 	}
-	if err := e.svc.DeleteToken(ctx, e.owner, "gone", "gone"); err != nil {
+	if _, err := e.svc.DeleteToken(ctx, e.owner, "gone", access.DeleteTokenInput{Confirm: "gone"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.svc.GetToken(ctx, e.owner, "gone"); kindOf(err) != access.KindNotFound {
@@ -473,7 +473,7 @@ func TestRolesAndIsolation(t *testing.T) {
 	if _, err := e.svc.GetToken(ctx, other, "d"); kindOf(err) != access.KindNotFound {
 		t.Fatalf("other org reads a token: %v", err)
 	}
-	if err := e.svc.DeleteToken(ctx, other, "d", "d"); kindOf(err) != access.KindNotFound {
+	if _, err := e.svc.DeleteToken(ctx, other, "d", access.DeleteTokenInput{Confirm: "d"}); kindOf(err) != access.KindNotFound {
 		t.Fatalf("other org deletes a token: %v", err)
 	}
 	if err := e.svc.RevokeAPIKey(ctx, other, member.KeyID); kindOf(err) != access.KindNotFound {

@@ -293,11 +293,11 @@ func TestDeleteTokenInUseNeedsReassignOrForce(t *testing.T) {
 		t.Errorf("submodule resolutions = %+v, want acme/lib once", imp.SubmoduleResolutions)
 	}
 
-	err = w.svc.DeleteToken(t.Context(), w.owner, "ci", "ci")
+	_, err = w.svc.DeleteToken(t.Context(), w.owner, "ci", access.DeleteTokenInput{Confirm: "ci"})
 	if access.ErrorKind(err) != access.KindConflict || !strings.Contains(err.Error(), "web") || !strings.Contains(err.Error(), "acme/lib") {
 		t.Fatalf("deleting a token in use: err = %v", err)
 	}
-	_, err = w.svc.DeleteTokenWith(t.Context(), w.owner, "ci", access.DeleteTokenInput{Confirm: "ci", Reassign: "part"})
+	_, err = w.svc.DeleteToken(t.Context(), w.owner, "ci", access.DeleteTokenInput{Confirm: "ci", Reassign: "part"})
 	var ce *access.CoverageError
 	if !errors.As(err, &ce) || len(ce.Unreachable) != 2 {
 		t.Fatalf("reassigning to a token lacking web and docs: err = %v", err)
@@ -306,7 +306,7 @@ func TestDeleteTokenInUseNeedsReassignOrForce(t *testing.T) {
 		t.Fatal("a refused reassign moved or deleted something")
 	}
 
-	res, err := w.svc.DeleteTokenWith(t.Context(), w.owner, "ci", access.DeleteTokenInput{Confirm: "ci", Reassign: "full"})
+	res, err := w.svc.DeleteToken(t.Context(), w.owner, "ci", access.DeleteTokenInput{Confirm: "ci", Reassign: "full"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +338,7 @@ func TestForcedDeleteUnbindsApplications(t *testing.T) {
 		t.Fatalf("web resolves to %s, want ci (longest prefix)", a.Token)
 	}
 
-	res, err := w.svc.DeleteTokenWith(t.Context(), w.owner, "ci", access.DeleteTokenInput{Confirm: "ci", Force: true})
+	res, err := w.svc.DeleteToken(t.Context(), w.owner, "ci", access.DeleteTokenInput{Confirm: "ci", Force: true})
 	if err != nil {
 		t.Fatal(err)
 	}

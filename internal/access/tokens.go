@@ -570,20 +570,13 @@ func (s *Service) updateToken(ctx context.Context, p Principal, name string, in 
 	return TokenResult{Token: s.view(saved, false), Report: report}, changed, nil
 }
 
-// DeleteToken deletes a token that nothing uses. confirm must equal the
-// token's name: the caller proves it means this token.
-func (s *Service) DeleteToken(ctx context.Context, p Principal, name, confirm string) error {
-	_, err := s.DeleteTokenWith(ctx, p, name, DeleteTokenInput{Confirm: confirm})
-	return err
-}
-
-// DeleteTokenWith deletes a token. A token in use (applications it
+// DeleteToken deletes a token. A token in use (applications it
 // serves, or repositories resolved through it lately) is refused with its
 // impact, unless Reassign names another token, which is first proven on
 // every application (repository, branch, hook) and then bound to each
 // explicitly, or Force is set: explicitly bound applications are then
 // unbound and fall back to prefix resolution.
-func (s *Service) DeleteTokenWith(ctx context.Context, p Principal, name string, in DeleteTokenInput) (DeleteTokenResult, error) {
+func (s *Service) DeleteToken(ctx context.Context, p Principal, name string, in DeleteTokenInput) (DeleteTokenResult, error) {
 	if err := s.authorize(ctx, p, actManageTokens, "token/"+name); err != nil {
 		return DeleteTokenResult{}, err
 	}

@@ -41,7 +41,7 @@ type Service interface {
 	ListTokens(ctx context.Context, p access.Principal, page store.Page) ([]access.TokenView, string, error)
 	GetToken(ctx context.Context, p access.Principal, name string) (access.TokenView, error)
 	UpdateToken(ctx context.Context, p access.Principal, name string, in access.UpdateTokenInput) (access.TokenResult, error)
-	DeleteTokenWith(ctx context.Context, p access.Principal, name string, in access.DeleteTokenInput) (access.DeleteTokenResult, error)
+	DeleteToken(ctx context.Context, p access.Principal, name string, in access.DeleteTokenInput) (access.DeleteTokenResult, error)
 	TokenImpact(ctx context.Context, p access.Principal, name string) (access.TokenImpact, error)
 	RotateToken(ctx context.Context, p access.Principal, name string, in access.RotateTokenInput) (access.RotateResult, error)
 	Status(ctx context.Context, p access.Principal) (access.StatusView, error)

@@ -194,7 +194,7 @@ func (f *fakeService) UpdateToken(_ context.Context, _ access.Principal, name st
 	return access.TokenResult{Token: fakeView(name), Report: fakeReport()}, nil
 }
 
-func (f *fakeService) DeleteTokenWith(_ context.Context, _ access.Principal, _ string, in access.DeleteTokenInput) (access.DeleteTokenResult, error) {
+func (f *fakeService) DeleteToken(_ context.Context, _ access.Principal, _ string, in access.DeleteTokenInput) (access.DeleteTokenResult, error) {
 	f.mu.Lock()
 	f.confirms = append(f.confirms, in.Confirm)
 	f.mu.Unlock()

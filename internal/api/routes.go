@@ -124,7 +124,7 @@ func (h *handlers) routes(humaAPI huma.API) []route {
 			Summary: "Delete a token; confirm must repeat its name", Tags: []string{"tokens"},
 			Description: "A token in use (applications it serves, repositories resolved through it in the last 30 days) answers 409 with what uses it, " +
 				"unless reassign names a token proven to reach every application (422 missing-permissions lists what it cannot, and nothing moves) or force unbinds them.",
-			Errors: []int{400, 403, 404, 409, 422, 502, 503}}, h.deleteTokenWith),
+			Errors: []int{400, 403, 404, 409, 422, 502, 503}}, h.deleteToken),
 		authedRoute(huma.Operation{OperationID: "get-token-impact", Method: http.MethodGet, Path: tokens + "/{name}/impact",
 			Summary: "What uses a token: applications, their webhooks, and repositories resolved through it in the last 30 days", Tags: []string{"tokens"},
 			Errors: []int{403, 404}}, h.tokenImpact),

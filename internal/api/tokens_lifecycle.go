@@ -38,17 +38,17 @@ func (h *handlers) rotateToken(ctx context.Context, p access.Principal, in *rota
 	return &rotateResultOutput{Body: res}, nil
 }
 
-type deleteTokenWithInput struct {
+type deleteTokenInput struct {
 	Name     string `path:"name" doc:"The token's name."`
 	Confirm  string `query:"confirm" doc:"Must equal the token's name, to prove the caller means this token."`
 	Reassign string `query:"reassign" doc:"Move the applications the token serves to this token, after proving it reaches each (repository, branch, webhook); nothing moves if any fails."`
 	Force    bool   `query:"force" doc:"Delete a token in use anyway: applications bound to it are unbound and resolve by URL prefix."`
 }
 
-// deleteTokenWith deletes a token; one in use answers 409 with its
+// deleteToken deletes a token; one in use answers 409 with its
 // impact in the detail unless reassign or force is given.
-func (h *handlers) deleteTokenWith(ctx context.Context, p access.Principal, in *deleteTokenWithInput) (*struct{}, error) {
-	if _, err := h.svc.DeleteTokenWith(ctx, p, in.Name, access.DeleteTokenInput{Confirm: in.Confirm, Reassign: in.Reassign, Force: in.Force}); err != nil {
+func (h *handlers) deleteToken(ctx context.Context, p access.Principal, in *deleteTokenInput) (*struct{}, error) {
+	if _, err := h.svc.DeleteToken(ctx, p, in.Name, access.DeleteTokenInput{Confirm: in.Confirm, Reassign: in.Reassign, Force: in.Force}); err != nil {
 		return nil, h.fail(ctx, err)
 	}
 	return &struct{}{}, nil

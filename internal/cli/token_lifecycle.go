@@ -230,7 +230,7 @@ A token in use is not deleted unless:
 			if err := a.confirmTyped(ctx, yes, "token", "name", name); err != nil {
 				return err
 			}
-			if err := c.DeleteTokenWith(ctx, name, access.DeleteTokenInput{Confirm: name, Reassign: reassign, Force: force}); err != nil {
+			if err := c.DeleteToken(ctx, name, access.DeleteTokenInput{Confirm: name, Reassign: reassign, Force: force}); err != nil {
 				var p *client.Problem
 				if errors.As(err, &p) && p.Slug() == client.SlugMissingPermissions && len(p.Missing) > 0 {
 					_, _ = fmt.Fprintf(w, "Token %s cannot take over:\n", clean(reassign))

@@ -163,7 +163,7 @@ func TestNamesAreEscapedAsOnePathSegment(t *testing.T) {
 	if got.Name != "team/ci token?" {
 		t.Errorf("name = %q", got.Name)
 	}
-	if err := c.DeleteToken(context.Background(), "a#b", "a#b"); err != nil {
+	if err := c.DeleteToken(context.Background(), "a#b", access.DeleteTokenInput{Confirm: "a#b"}); err != nil {
 		t.Fatalf("DeleteToken: %v", err)
 	}
 	if q := rec.requests()[1].Query; q != "confirm=a%23b" {

@@ -43,9 +43,9 @@ func (c *Client) RotateToken(ctx context.Context, name string, in access.RotateT
 	return out, err
 }
 
-// DeleteTokenWith deletes a token, moving its applications to
+// DeleteToken deletes a token, moving its applications to
 // in.Reassign or unbinding them with in.Force when it is in use.
-func (c *Client) DeleteTokenWith(ctx context.Context, name string, in access.DeleteTokenInput) error {
+func (c *Client) DeleteToken(ctx context.Context, name string, in access.DeleteTokenInput) error {
 	seg, err := pathSeg("token name", name)
 	if err != nil {
 		return err

@@ -137,16 +137,6 @@ func (c *Client) UpdateToken(ctx context.Context, name string, in access.UpdateT
 	return out, err
 }
 
-// DeleteToken deletes a saved token. confirm must repeat the name: the
-// server refuses a deletion nobody confirmed.
-func (c *Client) DeleteToken(ctx context.Context, name, confirm string) error {
-	seg, err := pathSeg("token name", name)
-	if err != nil {
-		return err
-	}
-	return c.do(ctx, http.MethodDelete, "/api/v1/tokens/"+seg, url.Values{"confirm": {confirm}}, nil, nil)
-}
-
 // TestToken re-inspects a saved token and records the outcome.
 func (c *Client) TestToken(ctx context.Context, name string) (access.TokenResult, error) {
 	var out access.TokenResult

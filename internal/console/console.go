@@ -46,7 +46,7 @@ type Service interface {
 	TestValue(ctx context.Context, p access.Principal, in access.TestValueInput) (forge.Report, error)
 	TestToken(ctx context.Context, p access.Principal, name string) (access.TokenResult, error)
 	UpdateToken(ctx context.Context, p access.Principal, name string, in access.UpdateTokenInput) (access.TokenResult, error)
-	DeleteTokenWith(ctx context.Context, p access.Principal, name string, in access.DeleteTokenInput) (access.DeleteTokenResult, error)
+	DeleteToken(ctx context.Context, p access.Principal, name string, in access.DeleteTokenInput) (access.DeleteTokenResult, error)
 	TokenImpact(ctx context.Context, p access.Principal, name string) (access.TokenImpact, error)
 	RotateToken(ctx context.Context, p access.Principal, name string, in access.RotateTokenInput) (access.RotateResult, error)
 	// Status is the organization's token health: what needs attention,

@@ -411,7 +411,7 @@ func (c *Console) deleteToken(w http.ResponseWriter, r *http.Request, s session)
 	case strings.HasPrefix(then, "reassign:"):
 		in.Reassign = strings.TrimPrefix(then, "reassign:")
 	}
-	if _, err := c.svc.DeleteTokenWith(r.Context(), s.p, name, in); err != nil {
+	if _, err := c.svc.DeleteToken(r.Context(), s.p, name, in); err != nil {
 		c.tokenFailed(w, r, s, name, "delete", err, nil)
 		return
 	}
